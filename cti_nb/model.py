@@ -67,7 +67,7 @@ class PatchEmbed(nn.Module):
         layers, c = [], 3
         for i in range(n - 1):
             c_out = max(16, embed_dim // 2 ** (n - 1 - i))
-            layers += [nn.Conv2d(c, c_out, 3, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c, c_out, 3, 2, 1, bias=False), nn.GroupNorm(1, c_out), nn.ReLU(inplace=True)]
             c = c_out
         self.stem = nn.Sequential(*layers)
         self.proj = nn.Conv2d(c, embed_dim, 3, 2, 1)
@@ -80,29 +80,45 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
 
 # %% ../nbs/03_model.ipynb #6d27f59a
+_OFFICIAL_NAMES = dict(class_logits='cls', patch_logits='pcls', cams='cams', token_attention='mtatt',
+                       fused_cams='fcams', refined_cams='rcams', patch_affinity='attn', class_tokens='ctk',
+                       token_attention_after='mtatt_as', fused_cams_after='fcams_as')
+
+
 @dataclasses.dataclass
 class CTIOutput:
-    "Outputs of a forward pass (official names in brackets in the notebook table)."
-    class_logits: torch.Tensor
-    patch_logits: torch.Tensor
-    cams: torch.Tensor
-    token_attention: torch.Tensor
-    fused_cams: torch.Tensor
-    refined_cams: torch.Tensor
-    patch_affinity: torch.Tensor
-    class_tokens: tuple
-    token_attention_after: torch.Tensor | None = None
-    fused_cams_after: torch.Tensor | None = None
+    "Outputs of a forward pass; `official()` gives them under the official dictionary keys."
+    class_logits: torch.Tensor            # (B, C)      'cls'
+    patch_logits: torch.Tensor            # (B, C)      'pcls'
+    cams: torch.Tensor                    # (B, P, h, w) 'cams'  ReLU(head)
+    token_attention: torch.Tensor         # (B, P, h, w) 'mtatt'
+    fused_cams: torch.Tensor              # (B, P, h, w) 'fcams'
+    refined_cams: torch.Tensor            # (B, P, h, w) 'rcams'
+    patch_affinity: torch.Tensor          # (B, N, N)    'attn'
+    class_tokens: tuple                   # depth x (B, P, D) 'ctk'
+    token_attention_after: torch.Tensor | None = None   # 'mtatt_as' (only with infuse_after)
+    fused_cams_after: torch.Tensor | None = None        # 'fcams_as'
 
     def select(self, sl) -> 'CTIOutput':
         "The outputs of the images `sl` (a slice or index tensor) of the batch."
         f = lambda v: None if v is None else (tuple(t[sl] for t in v) if isinstance(v, tuple) else v[sl])
         return CTIOutput(**{k.name: f(getattr(self, k.name)) for k in dataclasses.fields(self)})
 
+    def official(self) -> dict:
+        "The outputs as the official forward's dictionary (keys 'cls', 'pcls', ..., 'ctk' a list)."
+        d = {_OFFICIAL_NAMES[k.name]: getattr(self, k.name) for k in dataclasses.fields(self)}
+        d['ctk'] = list(d['ctk'])
+        return {k: v for k, v in d.items() if v is not None}
+
 
 @dataclasses.dataclass
 class PrefixState:
-    "Token state after block `upto`: tokens x (B, L, D), per-block head-averaged attention, class tokens, grid."
+    """Token state after block `upto`, everything `forward_suffix` needs to finish the pass.
+
+    Layout (all tensors batch-first, so `cat`/`select`/`repeat` act on dim 0 of every tensor):
+    `x` (B, P+N, D) the residual stream after block `upto`; `attentions` list of `upto+1` head-averaged attention
+    maps (B, P+N, P+N) of blocks 0..upto; `tokens_per_block` list of `upto+1` class-token tensors (B, P, D) (official
+    `ctk[0..upto]`); `grid` (h, w) of the patch grid; `upto` the last block run (-1: embedded, no block yet)."""
     x: torch.Tensor
     attentions: list
     tokens_per_block: list
@@ -112,14 +128,25 @@ class PrefixState:
     @property
     def class_tokens(self) -> torch.Tensor:
         "Class tokens output by block `upto` (B, P, D): what infusion reads (official `ctk[s]`)."
-        return self.tokens_per_block[-1]
+        return self.tokens_per_block[-1] if self.tokens_per_block else self.x[:, :self.x.shape[1] - self.grid[0] * self.grid[1]]
 
-    def select(self, sl) -> 'PrefixState':
-        return PrefixState(self.x[sl], [a[sl] for a in self.attentions], [t[sl] for t in self.tokens_per_block],
+    @property
+    def batch_size(self) -> int: return self.x.shape[0]
+
+    def _map(self, f) -> 'PrefixState':
+        return PrefixState(f(self.x), [f(a) for a in self.attentions], [f(t) for t in self.tokens_per_block],
                            self.grid, self.upto)
 
+    def select(self, sl) -> 'PrefixState':
+        "The state of the images `sl` (a slice or index tensor) of the batch."
+        return self._map(lambda t: t[sl])
+
+    def repeat(self, n: int) -> 'PrefixState':
+        "The batch repeated `n` times, `[b0..bB-1, b0..bB-1, ...]` (e.g. to run `n` infusion variants at once)."
+        return self._map(lambda t: t.repeat(n, *([1] * (t.ndim - 1))))
+
     def cat(self, others) -> 'PrefixState':
-        "Concatenate states along the batch (same grid and depth)."
+        "Concatenate states along the batch (same grid and depth); gradients flow back to every part."
         al = [self] + list(others)
         if any(o.grid != self.grid or o.upto != self.upto for o in al):
             raise CTIError('PrefixState.cat: states differ in grid or depth')
@@ -154,8 +181,9 @@ class CTIModel(nn.Module):
             if bg_token: self.bg_token = nn.Parameter(torch.zeros(1, 1, D))
             self.pos_embed_cls = nn.Parameter(torch.zeros(1, P, D))
             self.pos_embed_pat = nn.Parameter(torch.zeros(1, N, D))
-        else:           # official MCTformer-V2 layout: P independent tokens, one positional table
-            self.cls_token = nn.Parameter(torch.zeros(1, P, D))
+        else:           # official MCTformer-V2 layout: C independent tokens, one positional table of P + N rows
+            self.cls_token = nn.Parameter(torch.zeros(1, C, D))
+            if bg_token: self.bg_token = nn.Parameter(torch.zeros(1, 1, D))   # "+BGT" without tokenizer
             self.pos_embed = nn.Parameter(torch.zeros(1, P + N, D))
         self.patch_embed = PatchEmbed(patch_size, D, conv_stem)
         dpr = [drop_path * i / max(1, depth - 1) for i in range(depth)]   # linear 0..drop_path
@@ -179,7 +207,9 @@ class CTIModel(nn.Module):
     def initial_class_tokens(self) -> torch.Tensor:
         "The P class tokens fed to block 0, (1, P, D), including their positional embedding."
         P, D = self.num_tokens, self.embed_dim
-        if not self.has_tokenizer: return self.cls_token + self.pos_embed[:, :P]
+        if not self.has_tokenizer:
+            t = torch.cat([self.bg_token, self.cls_token], 1) if self.has_bg_token else self.cls_token
+            return t + self.pos_embed[:, :P]
         t = self.tokenizer(self.cls_token).reshape(1, P, D)
         if self.has_bg_token: t = torch.cat([t[:, :1] + self.bg_token, t[:, 1:] + self.cls_token], 1)
         else: t = t + self.cls_token
@@ -290,23 +320,27 @@ def _unwrap_state_dict(obj) -> dict:
 
 
 def infer_config(sd: dict, num_heads: int | None = None) -> dict:
-    "Model keyword arguments from the shapes of an official-layout state dict."
+    """Model keyword arguments from the shapes of an official-layout state dict (CTI, or MCTformer-V2 when there is
+    no tokenizer). `num_heads` cannot be read from shapes: 6 for D=384 (DeiT-S), else D // 64, unless given."""
+    tokenizer = 'tokenizer.2.weight' in sd
     need = ['cls_token', 'patch_embed.proj.weight', 'head.weight', 'blocks.0.mlp.fc1.weight']
+    need += ['pos_embed_pat'] if tokenizer else ['pos_embed']
     for k in need:
         if k not in sd: raise CTIError(f'checkpoint: missing key {k!r}; not an MCTformer-V2 / CTI state dict')
     D = sd['cls_token'].shape[-1]
     P = sd['head.weight'].shape[0]
-    tokenizer = 'tokenizer.2.weight' in sd
     bg = 'bg_token' in sd
-    patch = sd['patch_embed.proj.weight'].shape[-1]
+    stem = sorted(int(k.split('.')[2]) for k in sd if k.startswith('patch_embed.stem.') and sd[k].ndim == 4)
+    patch = 2 ** (len(stem) + 1) if stem else sd['patch_embed.proj.weight'].shape[-1]
     n_pat = sd['pos_embed_pat'].shape[1] if tokenizer else sd['pos_embed'].shape[1] - P
-    grid = int(round(math.sqrt(n_pat)))
-    if grid * grid != n_pat: raise CTIError(f'checkpoint: {n_pat} patch positions is not a square grid')
+    grid = int(round(math.sqrt(max(n_pat, 0))))
+    if n_pat < 1 or grid * grid != n_pat:
+        raise CTIError(f'checkpoint: {n_pat} patch positions is not a square grid (pos_embed / head mismatch?)')
     depth = 1 + max(int(k.split('.')[1]) for k in sd if k.startswith('blocks.'))
     return dict(num_classes=P - int(bg), img_size=grid * patch, patch_size=patch, embed_dim=D, depth=depth,
                 num_heads=num_heads or (6 if D == 384 else max(1, D // 64)),
                 mlp_ratio=sd['blocks.0.mlp.fc1.weight'].shape[0] / D, qkv_bias='blocks.0.attn.qkv.bias' in sd,
-                bg_token=bg, tokenizer=tokenizer)
+                bg_token=bg, tokenizer=tokenizer, conv_stem=bool(stem))
 
 
 def load_state_dict_strict(net: nn.Module, sd: dict) -> None:
@@ -334,33 +368,51 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
     return net.eval()
 
 # %% ../nbs/03_model.ipynb #1b40d3ee
-def deit_to_cti_state_dict(deit_sd: dict, net: CTIModel) -> dict:
-    "Map a DeiT state dict onto `net`'s keys (the parameters it does not provide keep their init)."
+def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
+                           tokenizer: bool = True, grid: tuple | None = None) -> dict:
+    """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, SPEC §2.3 (CTI) / §6.1 (baseline).
+
+    `num_classes` may be a `CTIModel`: its class count and switches are used and every tensor is checked against its
+    shapes. The returned dict lacks the parameters DeiT cannot provide (`bg_token`, `tokenizer.*`, `head.*`); they
+    keep their initialisation. `grid` (h, w), or the network's grid, resizes the patch positions bicubically when it
+    differs from DeiT's (never at 224 with patch 16)."""
+    net = num_classes if isinstance(num_classes, CTIModel) else None
+    if net is not None:
+        num_classes, bg_token, tokenizer = net.num_classes, net.has_bg_token, net.has_tokenizer
+        grid = grid or (net.grid0, net.grid0)
     sd = _unwrap_state_dict(deit_sd)
-    P = net.num_tokens
-    if 'pos_embed' not in sd or 'cls_token' not in sd:
-        raise CTIError('DeiT checkpoint: expected keys cls_token and pos_embed')
-    pos = sd['pos_embed']
-    out = {k: v for k, v in sd.items() if not k.startswith('head') and k not in ('pos_embed', 'cls_token')
-           and not k.startswith('dist_token')}
-    if net.has_tokenizer:
-        out.update(cls_token=sd['cls_token'], pos_embed=pos, pos_embed_cls=pos[:, :1].repeat(1, P, 1),
-                   pos_embed_pat=pos[:, 1:])
-    else:
-        out.update(cls_token=sd['cls_token'].repeat(1, P, 1), pos_embed=torch.cat([pos[:, :1].repeat(1, P, 1),
-                                                                                   pos[:, 1:]], 1))
-    own = net.state_dict()
-    for k, v in out.items():
-        if k not in own: raise CTIError(f'DeiT checkpoint: key {k!r} has no place in the network')
-        if v.shape != own[k].shape:
-            raise CTIError(f'DeiT checkpoint: key {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)} '
-                           '(build the network with the DeiT configuration)')
+    for k in ('cls_token', 'pos_embed'):
+        if k not in sd: raise CTIError(f'DeiT checkpoint: missing key {k!r}')
+    C, P = num_classes, num_classes + int(bg_token)
+    cls, pos = sd['cls_token'], sd['pos_embed']
+    if cls.shape[1] != 1: raise CTIError(f'DeiT checkpoint: cls_token has shape {tuple(cls.shape)}, expected (1,1,D)')
+    pos_cls, pos_pat = pos[:, :1], pos[:, 1:]
+    g0 = int(round(math.sqrt(pos_pat.shape[1])))
+    if grid is not None and tuple(grid) != (g0, g0):
+        D = pos.shape[-1]
+        pos_pat = F.interpolate(pos_pat.reshape(1, g0, g0, D).permute(0, 3, 1, 2), size=tuple(grid), mode='bicubic',
+                                align_corners=False).permute(0, 2, 3, 1).reshape(1, -1, D)
+    out = {k: v for k, v in sd.items()
+           if not k.startswith(('head', 'dist_token')) and k not in ('pos_embed', 'cls_token')}
+    if tokenizer:   # one token feeds the tokenizer; the class slot's position is repeated for each of the P tokens
+        out.update(cls_token=cls, pos_embed=torch.cat([pos_cls, pos_pat], 1), pos_embed_cls=pos_cls.repeat(1, P, 1),
+                   pos_embed_pat=pos_pat)
+    else:           # MCTformer-V2: C copies of the token, positions [cls-pos x P, patch positions]
+        out.update(cls_token=cls.repeat(1, C, 1), pos_embed=torch.cat([pos_cls.repeat(1, P, 1), pos_pat], 1))
+    if net is not None:
+        own = net.state_dict()
+        for k, v in out.items():
+            if k not in own: raise CTIError(f'DeiT checkpoint: key {k!r} has no place in the network')
+            if v.shape != own[k].shape:
+                raise CTIError(f'DeiT checkpoint: key {k!r} has shape {tuple(v.shape)}, expected '
+                               f'{tuple(own[k].shape)} (build the network with the DeiT configuration)')
     return out
 
 
 def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
-    "Load DeiT ImageNet weights from a local file into `net` (non-strict for the new parameters). Returns `net`."
+    "Load DeiT ImageNet weights (local file or dict) into `net`; only bg_token, tokenizer and head keep their init."
     obj = load_torch(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else path_or_state_dict
-    missing, unexpected = net.load_state_dict(deit_to_cti_state_dict(obj, net), strict=False)
-    assert not unexpected, unexpected
+    missing, _ = net.load_state_dict(deit_to_cti_state_dict(obj, net), strict=False)
+    left = [k for k in missing if not k.startswith(('bg_token', 'tokenizer.', 'head.'))]
+    if left: raise CTIError(f'DeiT checkpoint: missing key {left[0]!r} (expected shape {tuple(net.state_dict()[left[0]].shape)})')
     return net

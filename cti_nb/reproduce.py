@@ -48,9 +48,10 @@ class Profile(Config):
 
 
 PROFILES = {
-    'smoke': Profile(),
+    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',)),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, size=64,
-                     seed_eval_images=200, figure_images=6, tsne_images=80),
+                     train_set=('epochs=6',), seg_set=('iterations=200',), seed_eval_images=200, figure_images=6,
+                     tsne_images=80),
     'full': Profile(name='full', voc_train=3000, voc_val=500, coco_train=3000, coco_val=500, size=96,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'),
                     seed_eval_images=500, figure_images=8, tsne_images=200),
@@ -122,7 +123,7 @@ def figure_samples(root: str | os.PathLike, split: str, n: int, multi_class: boo
     from cti_nb.data import load_dataset
     ds = load_dataset(root, split)
     cand = range(min(len(ds), pool))
-    idx = sorted(cand, key=lambda i: (-(ds.labels(i).sum() >= 2) if multi_class else 0, i))[:n]
+    idx = sorted(cand, key=lambda i: (-int(ds.labels(i).sum() >= 2) if multi_class else 0, i))[:n]
     images = [ds.image(i) for i in idx]
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     tensors = [(torch.from_numpy(im).permute(2, 0, 1).float() / 255 - mean) / std for im in images]
@@ -278,7 +279,8 @@ def _stage_train(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
                 settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root}
                 if not _cached(run, settings, force):
-                    args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed]
+                    args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
+                            '--no-progress']
                     for kv in prof.train_set: args += ['--set', kv]
                     _call(train_cli, args + (['--resume'] if (run / 'checkpoints').is_dir() and not force else []))
                     _mark_done(run, settings, {})
@@ -345,17 +347,19 @@ def _stage_segment(prof: Profile, work: Path, roots: dict, pseudo: dict, force: 
                 settings = {'labels': str(labels), 'seed': seed, 'set': list(prof.seg_set)}
                 if not _cached(run, settings, force):
                     args = ['train', '--preset', 'synth', '--data-root', root, '--labels', labels, '--out', run,
-                            '--seed', seed]
+                            '--seed', seed, '--no-progress']
                     if source == 'gt': args += ['--labels-name', lay_train['gt_name']]
                     for kv in prof.seg_set: args += ['--set', kv]
                     _call(segment_cli, args)
-                    _call(segment_cli, ['predict', '--run', run, '--data-root', root, '--split', 'val', '--out', preds])
+                    _call(segment_cli, ['predict', '--run', run, '--data-root', root, '--split', 'val', '--out', preds,
+                                        '--no-progress'])
                     _mark_done(run, settings, {})
                 _call(evaluate_cli, ['--preds', preds, '--gt', lay_val['gt_dir'], '--gt-name', lay_val['gt_name'],
                                      '--list', val_list, '--num-classes', lay_val['num_classes'], '--stage', 'seg',
                                      '--split', 'val', '--out', run / 'seg_eval.json', '--quiet'])
                 metrics.append(_metric(run / 'seg_eval.json', ds, source=source, seed=int(seed)))
-                seg.setdefault(ds, {}).setdefault(source, {})[str(seed)] = {'run': str(run), 'preds': str(preds)}
+                seg.setdefault(ds, {}).setdefault(source, {})[str(seed)] = {'run': str(run.resolve()),
+                                                                             'preds': str(preds.resolve())}
     return seg, metrics
 
 

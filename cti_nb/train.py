@@ -851,7 +851,7 @@ def train_cli(argv: list[str] | None = None) -> int:
         if not (a.resume and cfg_file.is_file()): raise CTIError('--preset is required (unless --resume of a run)')
         saved = json.loads(cfg_file.read_text())
         names = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = TrainConfig.from_dict({k: v for k, v in saved.items() if k in names})
+        cfg = TrainConfig.from_dict({k: v for k, v in saved.items() if k in names}).override(stop_after_steps=0)
         cfg = cfg.override(**{k: v for k, v in kw.items() if k in _RUNTIME_FIELDS})
     else:
         cfg = get_config(a.preset, **kw)
