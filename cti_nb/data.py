@@ -32,16 +32,17 @@ def save_mask_png(mask: np.ndarray, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def read_mask_png(path: str | os.PathLike) -> np.ndarray:
-    "A class mask (H,W) uint8 from a palette (or grey) PNG; a one-line error for a missing or unreadable file."
+def read_mask_png(path: str | os.PathLike, what: str = 'mask') -> np.ndarray:
+    "A class-index PNG (palette or grey) as (H,W) uint8; one-line errors name the file and `what` it should be."
     path = Path(path)
-    if not path.is_file(): raise CTIError(f'{path}: mask file not found')
+    if not path.is_file(): raise CTIError(f'{path}: missing {what} file')
     try:
         with Image.open(path) as im:
-            if im.mode not in ('P', 'L'): raise CTIError(f'{path}: expected a palette or grey PNG of class indices, got mode {im.mode}')
-            return np.array(im, dtype=np.uint8)
+            if im.mode not in ('P', 'L', 'I', 'I;16'):
+                raise CTIError(f'{path}: {what} must be a palette or grey PNG of class indices, got mode {im.mode}')
+            return np.asarray(im).astype(np.uint8, copy=False)
     except (UnidentifiedImageError, OSError) as e:
-        raise CTIError(f'{path}: unreadable mask PNG ({type(e).__name__})') from None
+        raise CTIError(f'{path}: unreadable {what} image ({type(e).__name__})') from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -63,12 +64,12 @@ def detect_layout(root: Path) -> str:
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
-    "Ids of a list file: one per line; the official `train_aug.txt` form '/JPEGImages/<id>.jpg /Seg.../<id>.png' too."
+    "Ids of a list file: one per line (blank lines and # comments skipped); also the official `train_aug.txt` form."
     path = Path(path)
-    if not path.is_file(): raise CTIError(f'{path}: list file not found')
+    if not path.is_file(): raise CTIError(f'{path}: no such list file')
     ids = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip(): continue
+        if not line.strip() or line.lstrip().startswith('#'): continue
         first = line.split()[0]
         iid = Path(first).stem if ('/' in first or first.endswith(('.jpg', '.png'))) else first
         if len(line.split()) > 2 or not iid: raise CTIError(f'{path}:{n}: malformed line {line!r}; expected one id')
@@ -241,7 +242,10 @@ def two_view_transforms(crop_size: int = 224, scale=(0.3, 1.2), scale2=(0.3, 1.2
     v1 = T.Compose([crop(scale), T.RandomHorizontalFlip()] + norm)
     extra = []
     if randaug:
-        hp = {'translate_const': int(crop_size * 0.45), 'img_mean': tuple(round(255 * m) for m in IMAGENET_MEAN)}
+        # magnitude_max 9.99 instead of 10: with mstd noise the magnitude can reach 10, where timm's
+        # PosterizeIncreasing asks for 0 bits, which Pillow >= 11 rejects; only that >2-sd tail is affected
+        hp = {'translate_const': int(crop_size * 0.45), 'img_mean': tuple(round(255 * m) for m in IMAGENET_MEAN),
+              'magnitude_max': 9.99}
         extra = [rand_augment_transform(randaug, hp)]
     v2 = T.Compose([crop(scale2), T.RandomHorizontalFlip()] + extra + norm)
     return v1, v2

@@ -17,13 +17,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .core import CTIError, IGNORE_INDEX, atomic_path, save_json, voc_palette
+from .data import read_id_list, read_mask_png, save_mask_png
 from .cam import find_cam_file, read_cams
 
 # %% auto #0
 __all__ = ['STAGES', 'POSTS', 'parse_thresholds', 'metrics_from_counts', 'SweepMeter', 'sweep', 'best_threshold', 'plot_curve',
            'make_label', 'format_label', 'EvalResult', 'seed_result', 'failure_counts', 'spill_rate', 'context_fp_rate',
-           'failure_spec', 'ConfusionMeter', 'read_ids', 'read_index_png', 'save_mask_png', 'evaluate_cams',
-           'evaluate_masks', 'cams_to_mask', 'crf_mask', 'make_pseudo_labels', 'evaluate_cli', 'pseudo_labels_cli']
+           'failure_spec', 'ConfusionMeter', 'evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'crf_mask',
+           'make_pseudo_labels', 'evaluate_cli', 'pseudo_labels_cli']
 
 # %% ../nbs/07_evaluate.ipynb #e0be1aae
 def parse_thresholds(spec: str | float | Sequence[float]) -> list[float]:
@@ -420,40 +421,6 @@ class ConfusionMeter:
         return r
 
 # %% ../nbs/07_evaluate.ipynb #5c578c4d
-def read_ids(list_file) -> list[str]:
-    "Image ids of a list file: one per line (first field), blank lines and # comments skipped."
-    p = Path(list_file)
-    if not p.is_file(): raise CTIError(f'{p}: no such list file')
-    ids = [ln.split()[0] for ln in p.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith('#')]
-    if not ids: raise CTIError(f'{p}: the list is empty')
-    return ids
-
-
-def read_index_png(path, what: str = 'mask') -> np.ndarray:
-    "A palette/grey PNG of class indices as uint8 (H,W); one-line errors for missing or RGB files."
-    from PIL import Image
-    p = Path(path)
-    if not p.is_file(): raise CTIError(f'{p}: missing {what} file')
-    try:
-        with Image.open(p) as im:
-            if im.mode not in ('P', 'L', 'I', 'I;16'):
-                raise CTIError(f'{p}: {what} must be a palette or grey PNG of class indices, got mode {im.mode}')
-            a = np.asarray(im)
-    except CTIError: raise
-    except Exception as e:
-        raise CTIError(f'{p}: unreadable {what} image ({type(e).__name__})') from None
-    return a.astype(np.uint8, copy=False) if a.dtype != np.uint8 else a
-
-
-def save_mask_png(mask, path) -> Path:
-    "Write a uint8 class mask as a VOC-palette PNG, atomically."
-    from PIL import Image
-    im = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode='P')
-    im.putpalette(voc_palette().reshape(-1).tolist())
-    with atomic_path(path) as tmp: im.save(tmp, format='PNG')
-    return Path(path)
-
-
 def _imap(fn: Callable, items: Iterable, workers: int) -> Iterator:
     "Ordered map over a thread pool with a bounded window (workers <= 1: plain map)."
     if workers <= 1:
@@ -483,8 +450,8 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
     def work(iid):
         cf = find_cam_file(cam_dir, iid, trust_pickle)
         cams, classes = read_cams(cf, trust_pickle)
-        gt = read_index_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        ctx = read_index_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
+        gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
+        ctx = read_mask_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
         return meter.image_stats(cams, classes, gt, name=str(cf), context=ctx)
 
     for st in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress): meter.add(st)
@@ -506,9 +473,9 @@ def evaluate_masks(pred_dir, gt_dir, ids: Sequence[str], num_classes: int = 21, 
 
     def work(iid):
         pf = Path(pred_dir) / pred_name.format(id=iid)
-        pred = read_index_png(pf, 'prediction')
-        gt = read_index_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        ctx = read_index_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
+        pred = read_mask_png(pf, 'prediction')
+        gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
+        ctx = read_mask_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
         return meter.image_stats(pred, gt, name=str(pf), context=ctx)
 
     for st in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress): meter.add(st)
@@ -633,7 +600,7 @@ def _eval_parser():
 def evaluate_cli(argv: list[str] | None = None) -> int:
     "`cti-nb evaluate`: threshold sweep of seed CAMs or evaluation of PNG masks, every number labelled."
     a = _eval_parser().parse_args(argv)
-    ids = read_ids(a.list)
+    ids = read_id_list(a.list)
     split = a.split or Path(a.list).stem
     pairs = cc = ctx_dir = None
     if a.card:
@@ -687,7 +654,7 @@ def pseudo_labels_cli(argv: list[str] | None = None) -> int:
         except (KeyError, TypeError, ValueError, json.JSONDecodeError):
             raise CTIError(f'{f}: expected the JSON of `cti-nb evaluate --cams` with label.threshold') from None
     if t is None and a.crf_alpha is None: raise CTIError('give --threshold T, --from-eval FILE or --crf-alpha A')
-    ids = read_ids(a.list)
+    ids = read_id_list(a.list)
     man = make_pseudo_labels(a.cams, ids, a.out, t, band=tuple(a.band) if a.band else None, crf_alpha=a.crf_alpha,
                              image_dir=a.images, image_name=a.image_name, trust_pickle=a.trust_pickle,
                              overwrite=a.overwrite, workers=a.workers, progress=not a.quiet)

@@ -52,7 +52,7 @@ class Block(nn.Module):
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x, attn.mean(1)
 
-# %% ../nbs/03_model.ipynb #820bd6d0
+# %% ../nbs/03_model.ipynb #6d27f59a
 class PatchEmbed(nn.Module):
     "Stride-p convolution (official) or a stride-2 conv stem; returns tokens (B, N, D) and the grid (h, w)."
     def __init__(self, patch_size: int, embed_dim: int, conv_stem: bool = False):
@@ -79,7 +79,7 @@ class PatchEmbed(nn.Module):
         x = self.proj(self.stem(x))
         return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
 
-# %% ../nbs/03_model.ipynb #6d27f59a
+# %% ../nbs/03_model.ipynb #7f54bd4b
 _OFFICIAL_NAMES = dict(class_logits='cls', patch_logits='pcls', cams='cams', token_attention='mtatt',
                        fused_cams='fcams', refined_cams='rcams', patch_affinity='attn', class_tokens='ctk',
                        token_attention_after='mtatt_as', fused_cams_after='fcams_as')
@@ -153,7 +153,7 @@ class PrefixState:
         return PrefixState(torch.cat([o.x for o in al]), [torch.cat(z) for z in zip(*[o.attentions for o in al])],
                            [torch.cat(z) for z in zip(*[o.tokens_per_block for o in al])], self.grid, self.upto)
 
-# %% ../nbs/03_model.ipynb #7f54bd4b
+# %% ../nbs/03_model.ipynb #d83effe8
 class CTIModel(nn.Module):
     "MCTformer-V2 + CTI (default: DeiT-S, 20 classes); `bg_token=False, tokenizer=False` gives MCTformer-V2."
 
@@ -274,6 +274,8 @@ class CTIModel(nn.Module):
             raise CTIError('infuse_tokens given without infuse_after (the block after which to infuse)')
         if infuse_after is None:
             return self._outputs(self.forward_prefix(x, self.depth - 1), n_layers, None)
+        if not 0 <= infuse_after < self.depth - 1:
+            raise CTIError(f'infuse_after={infuse_after}: expected a block index in 0..{self.depth - 2}')
         return self.forward_suffix(self.forward_prefix(x, infuse_after), infuse_tokens, n_layers, infuse_after)
 
     def _outputs(self, st: PrefixState, n_layers: int, s: int | None) -> CTIOutput:
@@ -310,7 +312,7 @@ class CTIModel(nn.Module):
             return torch.bmm(out.patch_affinity, fused.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, P, h, w)
         return out.refined_cams
 
-# %% ../nbs/03_model.ipynb #d83effe8
+# %% ../nbs/03_model.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
     if isinstance(obj, dict) and 'model' in obj and isinstance(obj['model'], dict): obj = obj['model']
     elif isinstance(obj, dict) and 'state_dict' in obj and isinstance(obj['state_dict'], dict): obj = obj['state_dict']
@@ -367,7 +369,7 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
     load_state_dict_strict(net, sd)
     return net.eval()
 
-# %% ../nbs/03_model.ipynb #1b40d3ee
+# %% ../nbs/03_model.ipynb #0255cfd6
 def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
                            tokenizer: bool = True, grid: tuple | None = None) -> dict:
     """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, SPEC §2.3 (CTI) / §6.1 (baseline).

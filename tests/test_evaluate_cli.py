@@ -20,7 +20,7 @@ def run(*args, check_rc=None):
 @pytest.fixture(scope='module')
 def golden(tmp_path_factory):
     from cti_nb.cam import save_cam_file
-    from cti_nb.evaluate import save_mask_png
+    from cti_nb.data import save_mask_png
     d = tmp_path_factory.mktemp('golden_eval')
     z = np.load(GOLD / 'eval_voc_small.npz')
     names = sorted({k.split('/')[0] for k in z.files if '/' in k})
@@ -70,7 +70,7 @@ def test_bad_inputs(golden, tmp_path):
     lst.write_text(names[0] + '\nnot_there\n')
     one_line_error(run('evaluate', '--quiet', '--cams', d / 'cams', '--gt', d / 'gt', '--list', lst), 'not_there.npz', 'missing CAM')
     from cti_nb.cam import save_cam_file
-    from cti_nb.evaluate import save_mask_png
+    from cti_nb.data import save_mask_png
     cams = tmp_path / 'cams'
     save_cam_file(cams / 'x.npz', z[f'{names[0]}/cams'], z[f'{names[0]}/classes'])
     lst.write_text('x\n')
@@ -116,8 +116,8 @@ def test_pseudo_labels_roundtrip(golden, tmp_path):
     # a band marks uncertain pixels as 255
     run('pseudo-labels', '--cams', d / 'cams', '--list', d / 'train.txt', '--out', tmp_path / 'band',
         '--threshold', '0.4', '--band', '0.3', '0.5', '--quiet', check_rc=0)
-    from cti_nb.evaluate import read_index_png
-    assert any((read_index_png(tmp_path / 'band' / f'{n}.png') == 255).any() for n in names)
+    from cti_nb.data import read_mask_png
+    assert any((read_mask_png(tmp_path / 'band' / f'{n}.png') == 255).any() for n in names)
 
 
 def test_crf_is_optional_and_lazy(golden, tmp_path):
@@ -135,7 +135,7 @@ def test_crf_is_optional_and_lazy(golden, tmp_path):
 
 def test_failure_modes_from_card(tmp_path):
     from cti_nb.cam import save_cam_file
-    from cti_nb.evaluate import save_mask_png
+    from cti_nb.data import save_mask_png
     gt = np.zeros((4, 8), np.uint8); gt[:, :4] = 1; gt[:, 4:6] = 2
     ctx = np.zeros_like(gt); ctx[:, 6:] = 1
     cams = np.zeros((2, 4, 8), np.float32); cams[0, :, :4] = 0.9; cams[1, :, 4:6] = 0.9
