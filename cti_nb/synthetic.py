@@ -266,10 +266,11 @@ def format_card(card: dict) -> str:
              '  classes (train frequency): ' + ', '.join(f'{n} {f:.2f}' for n, f in card['class_frequency'].items()),
              '  co-occurring pairs P(B|A): ' + ', '.join(f'{k} {v:.2f}' for k, v in m['pair_rates'].items())
              + f" (configured {card['config']['cooccur_rate']:.2f})"]
+    rate = lambda v, f: 'n/a' if v is None else format(v, f)   # a tiny set may lack a class entirely
     for name, r in m['context_rates'].items():
-        lines.append(f"  context {name} behind {r['class']}: {r['with_class']:.2f} of its images, "
-                     f"{r['without_class']:.3f} of the others (configured {card['config']['context_rate']:.2f} / "
-                     f"{card['config']['context_noise']:.2f})")
+        lines.append(f"  context {name} behind {r['class']}: {rate(r['with_class'], '.2f')} of its images, "
+                     f"{rate(r['without_class'], '.3f')} of the others (configured {card['config']['context_rate']:.2f}"
+                     f" / {card['config']['context_noise']:.2f})")
     lines.append(f"  foreground fraction {card['foreground_fraction']:.3f}; trivial mIoU: all background "
                  f"{card['trivial_mIoU']['all_background']:.1f}%, centred blob {card['trivial_mIoU']['centred_blob']:.1f}%")
     if 'generation' in card: lines.append(f"  generated at {card['generation']['images_per_second']:.0f} images/s")
