@@ -8,20 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ['--preset', 'synth-voc', '--epochs', '2', '--no-progress', '--set', 'img_size=32', 'patch_size=8',
         'embed_dim=32', 'depth=4', 'num_heads=2', 'mlp_ratio=2.0', 'infuse_after=1', 'n_layers=2', 'memory_size=4',
         'drop_path=0.0', 'conv_stem=False', 'batch_size=4', 'num_workers=0']
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    from cti_nb.synthetic import generate
-    d = tmp_path_factory.mktemp('synth')
-    generate('synth-voc', out=d / 'voc', seed=0, n_train=12, n_val=4, size=48)
-    return d / 'voc'
 
 
 def _losses(run):

@@ -26,14 +26,6 @@ def _train(out, data, *extra):
             str(out), '--epochs', '3', '--no-progress', *extra, *TINY]
 
 
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    from cti_nb.synthetic import generate
-    d = tmp_path_factory.mktemp('synth')
-    generate('synth-voc', out=d / 'voc', seed=0, n_train=16, n_val=4, size=48)
-    return d / 'voc'
-
-
 def _steps(run):
     p = Path(run) / 'log.jsonl'
     if not p.exists(): return 0

@@ -1,0 +1,11 @@
+"""Shared pytest fixtures."""
+import pytest
+
+
+@pytest.fixture(scope='session')
+def data(tmp_path_factory):
+    "A tiny synth-voc dataset (16 train / 4 val images at 48 px), generated once per test session."
+    from cti_nb.synthetic import generate
+    d = tmp_path_factory.mktemp('synth')
+    generate('synth-voc', out=d / 'voc', seed=0, n_train=16, n_val=4, size=48, progress=False, verbose=False)
+    return d / 'voc'
