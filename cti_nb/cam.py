@@ -21,8 +21,10 @@ __all__ = ['seed_cams', 'save_cam_file', 'load_cam_file', 'save_official_cam_dic
            'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
 
 # %% ../nbs/06_cam.ipynb #6acaa750
-def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool = True, n_layers: int | None = None):
-    "Seed CAMs (B, C+1, H, W) of the official recipe: net.cam, bilinear up, label mask (BG kept), flip, max_norm."
+def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool = True, n_layers: int | None = None,
+              affinity_layers: int | None = None):
+    """Seed CAMs (B, C+1, H, W) of the official recipe: net.cam, bilinear up, label mask (BG kept), flip, max_norm.
+    `affinity_layers` (not official): refine with the patch affinity of the last k blocks only, or none (0)."""
     import torch
     import torch.nn.functional as F
     x = torch.as_tensor(images)
@@ -47,7 +49,8 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
                                                    mode='bilinear', align_corners=False)
             for flipped in ((False, True) if flip else (False,)):
                 v = xs.flip(-1) if flipped else xs
-                cam = net.cam(v, n_layers=n_layers)
+                cam = (net.cam(v, n_layers=n_layers) if affinity_layers is None else
+                       net.cam(v, n_layers=n_layers, affinity_layers=affinity_layers))
                 if cam.shape[1] == C: cam = torch.cat([torch.zeros_like(cam[:, :1]), cam], 1)
                 elif cam.shape[1] != C + 1:
                     raise CTIError(f'seed_cams: net.cam returned {cam.shape[1]} channels for {C} labels '
@@ -154,8 +157,8 @@ def _cam_targets(out_dir: Path, image_id: str, official_format: bool) -> list[Pa
 
 
 def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[float] = (1.0,), flip: bool = True,
-                  n_layers: int | None = None, dtype: str = 'float16', official_format: bool = False,
-                  batch_size: int = 1, workers: int = 0, device=None, shard: tuple[int, int] | None = None,
+                  n_layers: int | None = None, affinity_layers: int | None = None, dtype: str = 'float16',
+                  official_format: bool = False, batch_size: int = 1, workers: int = 0, device=None, shard: tuple[int, int] | None = None,
                   progress: bool = True) -> dict:
     "Write one CAM file per image of `items` (skips done ids; shards by (rank, world)); returns counts."
     import torch
@@ -190,7 +193,8 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
     for group in batches():
         x = torch.stack([g[0] for g in group])
         y = torch.stack([g[1] for g in group])
-        cams = seed_cams(net, x, y, scales=scales, flip=flip, n_layers=n_layers).cpu().numpy()
+        cams = seed_cams(net, x, y, scales=scales, flip=flip, n_layers=n_layers,
+                         affinity_layers=affinity_layers).cpu().numpy()
         for b, (_, lab, iid) in enumerate(group):
             if iid != ids[todo[done]]:
                 raise CTIError(f'generate_cams: item id {iid!r} does not match list id {ids[todo[done]]!r}')
@@ -230,6 +234,9 @@ def cams_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--scales', type=float, nargs='+', default=[1.0], help='input scales, maps summed (default 1.0)')
     p.add_argument('--no-flip', action='store_true', help='do not add the flipped image')
     p.add_argument('--n-layers', type=int, default=None, help='blocks used for the class-to-patch attention (default all)')
+    p.add_argument('--affinity-layers', type=int, default=None,
+                   help='refinement variant (not official): patch affinity of the last K blocks only, 0 = none '
+                        '(default: all blocks, the official recipe)')
     p.add_argument('--dtype', choices=sorted(_CAM_DTYPES), default='float16')
     p.add_argument('--official-format', action='store_true', help='also write the official pickled dict <id>.npy')
     p.add_argument('--batch-size', type=int, default=1, help='images per forward (consecutive equal sizes only)')
@@ -245,11 +252,13 @@ def cams_cli(argv: list[str] | None = None) -> int:
     from cti_nb.core import is_main_process
     out = Path(a.out)
     if is_main_process():
-        save_json({'recipe': 'official seed CAM (SPEC 5.1)', 'source': a.run or a.checkpoint, 'data_root': a.data_root,
+        recipe = ('official seed CAM (SPEC 5.1)' if a.affinity_layers is None else
+                  f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')
+        save_json({'recipe': recipe, 'affinity_layers': a.affinity_layers, 'source': a.run or a.checkpoint, 'data_root': a.data_root,
                    'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip, 'n_layers': a.n_layers,
                    'dtype': a.dtype, 'n_images': len(ds)}, out / 'cams.json')
     r = generate_cams(net, InferenceDataset(ds), ds.ids, out, scales=a.scales, flip=not a.no_flip,
-                      n_layers=a.n_layers, dtype=a.dtype, official_format=a.official_format,
+                      n_layers=a.n_layers, affinity_layers=a.affinity_layers, dtype=a.dtype, official_format=a.official_format,
                       batch_size=a.batch_size, workers=a.workers, device=a.device, progress=not a.quiet)
     print(f"cams: rank {r['rank']}/{r['world']}: wrote {r['written']}, skipped {r['skipped']} already done "
           f"-> {out}")

@@ -593,7 +593,8 @@ def _eval_parser():
     p.add_argument('--trust-pickle', action='store_true', help='UNSAFE: read official pickled .npy dicts')
     p.add_argument('--workers', type=int, default=4, help='I/O threads')
     p.add_argument('--out', help='write the result as JSON')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', action='store_true',
+                   help='no progress bar and no per-threshold lines (the curve is still in --out)')
     return p
 
 
@@ -613,7 +614,7 @@ def evaluate_cli(argv: list[str] | None = None) -> int:
         if a.stage not in (None, 'seed'): raise CTIError('--cams evaluates seeds: --stage must be seed')
         r = evaluate_cams(a.cams, a.gt, ids, parse_thresholds(a.thresholds), a.num_classes,
                           trust_pickle=a.trust_pickle, early_stop=a.early_stop, **common)
-        for t, m in sorted(r.curve.items()):
+        for t, m in ([] if a.quiet else sorted(r.curve.items())):   # the whole curve is in --out
             print(f"{format_label(make_label('seed', split, a.post, t))} mIoU {m['mIoU']:.2f}%  mP {m['mP']:.4f}  "
                   f"mR {m['mR']:.4f}")
         print('best:', r)

@@ -300,17 +300,24 @@ class CTIModel(nn.Module):
             out.fused_cams_after = cams * out.token_attention_after
         return out
 
-    def cam(self, x: torch.Tensor, n_layers: int | None = None) -> torch.Tensor:
-        """The inference CAM (official `return_att` path): refined CAMs with the class-to-patch attention of the last
-        `n_layers` blocks (None: the model's default, all blocks for CTI, 3 for MCTformer-V2) and the patch affinity
-        of all blocks. (B, P, h, w)."""
+    def cam(self, x: torch.Tensor, n_layers: int | None = None, affinity_layers: int | None = None) -> torch.Tensor:
+        """The inference CAM (official `return_att` path): CAMs fused with the class-to-patch attention of the last
+        `n_layers` blocks (None: the model's default, all blocks for CTI, 3 for MCTformer-V2), refined by the patch
+        affinity of all blocks (`affinity_layers=None`, official), of the last k blocks (k), or not refined (0).
+        (B, P, h, w)."""
         n = n_layers or self.cam_layers or self.depth
-        out = self._outputs(self.forward_prefix(x, self.depth - 1), n, None)
-        if not self.has_tokenizer:   # MCTformer-V2 detaches the head map in its CAM
-            fused = out.cams.detach() * out.token_attention
-            B, P, h, w = fused.shape
-            return torch.bmm(out.patch_affinity, fused.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, P, h, w)
-        return out.refined_cams
+        st = self.forward_prefix(x, self.depth - 1)
+        out = self._outputs(st, n, None)
+        # MCTformer-V2 detaches the head map in its CAM; no difference under no_grad
+        fused = out.cams.detach() * out.token_attention if not self.has_tokenizer else out.fused_cams
+        if affinity_layers is None: affinity = out.patch_affinity
+        elif affinity_layers == 0: return fused
+        elif 1 <= affinity_layers <= self.depth:
+            P = self.num_tokens
+            affinity = sum(a[:, P:, P:] for a in st.attentions[-affinity_layers:])
+        else: raise CTIError(f'affinity_layers={affinity_layers}: expected None (all), 0 (none) or 1..{self.depth}')
+        B, P, h, w = fused.shape
+        return torch.bmm(affinity, fused.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, P, h, w)
 
 # %% ../nbs/03_model.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:

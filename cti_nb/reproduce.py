@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .core import CTIError, Config, env_info, save_json
 # %% auto #0
 __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'Profile', 'get_profile', 'load_artifacts', 'figure_models',
            'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score', 'summarize_metrics', 'results_markdown',
-           'figure_notebooks', 'reproduce', 'reproduce_cli']
+           'metric_values', 'claim_verdict', 'cam_recipe_name', 'figure_notebooks', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -40,21 +41,25 @@ class Profile(Config):
     train_set: tuple = ()                # extra `key=value` training overrides (both datasets)
     seed_eval_images: int = 16           # seed mIoU is measured on the first N train ids (VOC: train 1,464)
     thresholds: str = '0.05:0.95:0.01'   # start:stop:step, stop included
+    cam_variants: tuple = ()             # extra seed-CAM refinement variants (affinity of the last k blocks; 0 = none)
+    pseudo_affinity: int = -1            # CAMs behind the pseudo labels: -1 = official recipe, else a cam_variants k
     seg_sources: tuple = ('cti', 'baseline', 'gt')
+    seg_seeds: tuple = ()                # seeds that get segmenters (empty = all seeds)
     seg_set: tuple = ()                  # extra segmenter overrides
+    jobs: int = 1                        # training runs in parallel (each with cores/jobs threads)
     figure_images: int = 4               # images per figure panel
     tsne_images: int = 24                # images whose class tokens feed the t-SNE / similarity figures
     cell_timeout: int = 900              # papermill per-cell timeout (s)
 
 
 PROFILES = {
-    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',)),
+    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, size=64,
-                     train_set=('epochs=6',), seg_set=('iterations=200',), seed_eval_images=200, figure_images=6,
-                     tsne_images=80),
-    'full': Profile(name='full', voc_train=3000, voc_val=500, coco_train=3000, coco_val=500, size=96,
-                    seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'),
-                    seed_eval_images=500, figure_images=8, tsne_images=200),
+                     train_set=('epochs=6',), seed_eval_images=200, figure_images=6,
+                     tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2),
+    'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200, size=64,
+                    seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
+                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,), jobs=2),
 }
 
 
@@ -75,10 +80,27 @@ def _cached(folder: Path, settings: dict, force: bool) -> dict | None:
     return rec if rec.get('settings_hash') == _settings_hash(settings) else None
 
 
+def _done_hash(folder) -> str | None:
+    "Settings hash of a finished stage's output folder (None if it has not finished)."
+    marker = Path(folder) / 'done.json'
+    return json.loads(marker.read_text()).get('settings_hash') if marker.is_file() else None
+
+
 def _mark_done(folder: Path, settings: dict, record: dict) -> dict:
     rec = {'settings': settings, 'settings_hash': _settings_hash(settings), **record}
     save_json(rec, Path(folder) / 'done.json')
     return rec
+
+
+def _prepare(folder, settings: dict, force: bool) -> bool:
+    "Ready `folder` for a stage that is not cached; True = resume the interrupted attempt with the same settings."
+    folder, h = Path(folder), _settings_hash(settings)
+    marker = folder / 'started.json'
+    if not force and marker.is_file() and json.loads(marker.read_text()).get('settings_hash') == h: return True
+    if folder.exists(): shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    save_json({'settings': settings, 'settings_hash': h}, marker)
+    return False
 
 
 class _Stage:
@@ -132,8 +154,9 @@ def figure_samples(root: str | os.PathLike, split: str, n: int, multi_class: boo
             'contexts': [ds.context(i) for i in idx] if hasattr(ds, 'context') else None, 'dataset': ds}
 
 
-def model_cams(net, samples: dict, batch: int = 16) -> np.ndarray:
-    "Seed CAMs (B, C+1, H, W) of the samples with the official recipe (`seed_cams`), batched by image size."
+def model_cams(net, samples: dict, batch: int = 16, affinity_layers: int | None = None) -> np.ndarray:
+    """Seed CAMs (B, C+1, H, W) of the samples with the official recipe (`seed_cams`), batched by image size;
+    `affinity_layers` selects a refinement variant (`CTIModel.cam`)."""
     import torch
     from cti_nb.cam import seed_cams
     out = [None] * len(samples['tensors'])
@@ -142,7 +165,8 @@ def model_cams(net, samples: dict, batch: int = 16) -> np.ndarray:
     for idx in by_size.values():
         for k in range(0, len(idx), batch):
             j = idx[k:k + batch]
-            cams = seed_cams(net, torch.stack([samples['tensors'][i] for i in j]), samples['labels'][j])
+            cams = seed_cams(net, torch.stack([samples['tensors'][i] for i in j]), samples['labels'][j],
+                             affinity_layers=affinity_layers)
             for i, c in zip(j, cams.cpu().numpy()): out[i] = c
     return np.stack(out)
 
@@ -181,21 +205,31 @@ def _mean_sd(values):
     return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None), len(v)
 
 
+def _columns(metrics: list[dict]) -> list[tuple]:
+    "TABLE_COLUMNS plus a 'seed mIoU (<recipe>)' column for every non-official CAM recipe in the records."
+    cols = list(TABLE_COLUMNS)
+    recipes = sorted({m['label'].get('cams') for m in metrics if m['label']['stage'] == 'seed'} - {None, 'official'})
+    for r in recipes: cols.insert(1, ('seed', 'mIoU', f'seed mIoU ({r})', r))
+    return [c if len(c) == 4 else (*c, 'official') for c in cols]
+
+
 def summarize_metrics(metrics: list[dict]) -> list[dict]:
-    "Rows {dataset, model, n_seeds, <column>: (mean, sd)} aggregated over seeds."
-    rows = {}
+    """Rows {dataset, model, <column>: (mean, sd, n)} aggregated over seeds; seed-stage columns use the official
+    CAM recipe unless the column names another one."""
+    rows, columns = {}, _columns(metrics)
     for m in metrics:
         lab = m['label']
         key = (lab['dataset'], lab.get('variant') or lab.get('source'))
-        for stage, metric, col in TABLE_COLUMNS:
-            if lab['stage'] == stage and m.get(metric) is not None:
+        recipe = lab.get('cams') or 'official'
+        for stage, metric, col, want in columns:
+            if lab['stage'] == stage and m.get(metric) is not None and (stage != 'seed' or recipe == want):
                 rows.setdefault(key, {}).setdefault(col, {})[lab.get('seed')] = m[metric]
+    order = {k: i for i, k in enumerate(MODEL_NAMES)}
     out = []
-    for (ds, model), cols in sorted(rows.items()):
+    for (ds, model), cols in sorted(rows.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
         row = {'dataset': ds, 'model': MODEL_NAMES.get(model, model)}
-        for _, _, col in TABLE_COLUMNS:
-            mean, sd, n = _mean_sd(cols.get(col, {}).values())
-            row[col] = (mean, sd, n)
+        for _, _, col, _ in columns:
+            row[col] = _mean_sd(cols.get(col, {}).values())
         out.append(row)
     return out
 
@@ -206,13 +240,42 @@ def results_markdown(metrics: list[dict]) -> str:
         mean, sd, n = v
         if mean is None: return '—'
         return f'{mean:.1f}' + (f' ± {sd:.1f}' if sd is not None else '') + (f' (n={n})' if n > 1 else '')
-    cols = [c for _, _, c in TABLE_COLUMNS]
+    cols = [c for _, _, c, _ in _columns(metrics)]
     lines = ['| dataset | model | ' + ' | '.join(cols) + ' |', '|---|---|' + '---|' * len(cols)]
     for r in summarize_metrics(metrics):
         lines.append(f"| {r['dataset']} | {r['model']} | " + ' | '.join(cell(r[c]) for c in cols) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/09_reproduce.ipynb #3a64cac5
+def metric_values(metrics: list[dict], dataset: str, model: str, stage: str = 'seed', metric: str = 'mIoU',
+                  cams: str = 'official') -> dict:
+    "{seed: value} of one metric of one model (variant, or segmentation label source) from the metric records."
+    out = {}
+    for m in metrics:
+        lab = m['label']
+        if lab['dataset'] != dataset or (lab.get('variant') or lab.get('source')) != model or lab['stage'] != stage:
+            continue
+        if stage == 'seed' and (lab.get('cams') or 'official') != cams: continue
+        if m.get(metric) is not None: out[lab.get('seed')] = float(m[metric])
+    return out
+
+
+def claim_verdict(a, b, direction: int = 1, min_diff: float = 0.0) -> dict:
+    """Compare per-seed values `a` (claimed better) with `b`: `direction` +1 when higher is better, -1 when lower is.
+    Returns means, sds, d (in the claimed direction), pooled sd and `reproduced` (d > 2 s_p and d >= min_diff;
+    None when a side has fewer than two seeds)."""
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    if len(a) == 0 or len(b) == 0: raise CTIError('claim_verdict: both sides need at least one value')
+    ma, mb = float(a.mean()), float(b.mean())
+    sa = float(a.std(ddof=1)) if len(a) > 1 else None
+    sb = float(b.std(ddof=1)) if len(b) > 1 else None
+    d = direction * (ma - mb)
+    sp = float(np.sqrt((sa ** 2 + sb ** 2) / 2)) if sa is not None and sb is not None else None
+    ok = None if sp is None else bool(d > 2 * sp and d >= min_diff)
+    return {'mean_a': ma, 'mean_b': mb, 'sd_a': sa, 'sd_b': sb, 'n_a': len(a), 'n_b': len(b), 'd': d,
+            'pooled_sd': sp, 'reproduced': ok}
+
+# %% ../nbs/09_reproduce.ipynb #f3aa7776
 def _call(cli, args: list) -> None:
     "Run a `cti-nb` subcommand function in-process; a non-zero exit is an error naming the command."
     args = [str(a) for a in args]
@@ -249,7 +312,7 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
         if isinstance(v, dict): rec[f'{k}_detail'] = v
     return rec
 
-# %% ../nbs/09_reproduce.ipynb #0570e439
+# %% ../nbs/09_reproduce.ipynb #31da6113
 def _stage_data(prof: Profile, work: Path, force: bool) -> dict:
     from cti_nb.synthetic import synth_cli
     roots = {}
@@ -259,6 +322,7 @@ def _stage_data(prof: Profile, work: Path, force: bool) -> dict:
         root = work / 'data' / ds
         settings = {'kind': ds, 'seed': 0, 'n_train': n_train, 'n_val': n_val, 'size': prof.size}
         if not _cached(root, settings, force):
+            _prepare(root, settings, force)
             _call(synth_cli, ['--kind', ds, '--out', root, '--seed', 0, '--n-train', n_train, '--n-val', n_val,
                               '--size', prof.size])
             _mark_done(root, settings, {})
@@ -271,27 +335,81 @@ def _variants(prof: Profile, ds: str) -> tuple:
 
 
 def _stage_train(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
-    from cti_nb.train import train_cli
-    runs = {}
+    from cti_nb.train import PRESETS, train_cli
+    runs, todo = {}, []
     for ds, root in roots.items():
         for v in _variants(prof, ds):
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
-                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root}
+                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root,
+                            'preset': PRESETS[ds]}
                 if not _cached(run, settings, force):
                     args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
                             '--no-progress']
                     for kv in prof.train_set: args += ['--set', kv]
-                    _call(train_cli, args + (['--resume'] if (run / 'checkpoints').is_dir() and not force else []))
-                    _mark_done(run, settings, {})
+                    resume = _prepare(run, settings, force) and (run / 'checkpoints' / 'last.pth').is_file()
+                    todo.append((run, settings, args + (['--resume'] if resume else [])))
                 runs.setdefault(ds, {}).setdefault(v, {})[str(seed)] = str(run.resolve())
+    if prof.jobs > 1 and len(todo) > 1: _train_parallel(todo, prof.jobs)
+    else:
+        for run, settings, args in todo:
+            _call(train_cli, args)
+            _mark_done(run, settings, {})
     return runs
 
 
+def _train_parallel(todo: list, jobs: int) -> None:
+    """Run `cti-nb train` for each (run, settings, args) in `jobs` subprocesses at a time, cores/jobs threads each;
+    output goes to `<run>/train.log`. A failed run stops the stage with its log's path (finished runs are kept)."""
+    import subprocess
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    pending, active, failed = list(todo), [], None
+    while (pending and failed is None) or active:
+        while pending and failed is None and len(active) < jobs:
+            run, settings, args = pending.pop(0)
+            Path(run).mkdir(parents=True, exist_ok=True)
+            log = open(Path(run) / 'train.log', 'w')
+            cmd = [sys.executable, '-m', 'cti_nb.train'] + [str(a) for a in args]
+            print(f'$ cti-nb train {" ".join(str(a) for a in args)}   [{threads} thread(s), log {run}/train.log]',
+                  flush=True)
+            active.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), run, settings, log))
+        time.sleep(1)
+        for item in list(active):
+            proc, run, settings, log = item
+            if proc.poll() is None: continue
+            log.close(); active.remove(item)
+            if proc.returncode: failed = failed or f'training failed (exit {proc.returncode}); see {run}/train.log'
+            else:
+                _mark_done(run, settings, {})
+                print(f'finished {run}', flush=True)
+    if failed: raise CTIError(failed)
+
+
+def _cam_recipes(prof: Profile) -> list:
+    "The seed-CAM recipes of a profile: None (official) and the refinement variants."
+    return [None] + [int(k) for k in prof.cam_variants]
+
+
+def cam_recipe_name(affinity_layers: int | None) -> str:
+    "Protocol label of a seed-CAM recipe."
+    if affinity_layers is None: return 'official'
+    return 'no affinity' if affinity_layers == 0 else f'affinity last {affinity_layers}'
+
+
+def _recipe_suffix(affinity_layers: int | None) -> str:
+    return '' if affinity_layers is None else f'_aff{affinity_layers}'
+
+
 def _stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, force: bool, timings: dict):
-    "Seed CAMs of the train split, their threshold sweep on the seed-evaluation list, pseudo labels and their mIoU."
+    """Seed CAMs of the train split for each recipe, their threshold sweep on the seed-evaluation list, pseudo labels
+    (from the profile's `pseudo_affinity` recipe) and their mIoU."""
     from cti_nb.cam import cams_cli
     from cti_nb.evaluate import evaluate_cli, pseudo_labels_cli
+    pseudo_recipe = None if prof.pseudo_affinity < 0 else int(prof.pseudo_affinity)
+    if pseudo_recipe not in _cam_recipes(prof):
+        raise CTIError(f'profile {prof.name}: pseudo_affinity={prof.pseudo_affinity} is not in cam_variants '
+                       f'{tuple(prof.cam_variants)} (or -1 for the official recipe)')
     cams, pseudo, metrics = {}, {}, []
     for ds, root in roots.items():
         lay = _layout(Path(root), 'train')
@@ -304,27 +422,39 @@ def _stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, 
         for v, by_seed in runs[ds].items():
             for seed, run in by_seed.items():
                 run = Path(run)
-                cam_dir, pl_dir = run / 'cams', run / 'pseudo'
-                with _Stage(timings, 'cams'):
-                    settings = {'run': str(run), 'n': len(lay['ids'])}
-                    if not _cached(cam_dir, settings, force):
-                        _call(cams_cli, ['--run', run, '--data-root', root, '--list', train_list, '--out', cam_dir,
-                                         '--quiet'])
-                        _mark_done(cam_dir, settings, {})
-                with _Stage(timings, 'evaluate'):
-                    _call(evaluate_cli, ['--cams', cam_dir, '--list', eval_list, '--thresholds', prof.thresholds,
-                                         '--split', split_name, '--out', run / 'seed_eval.json'] + common)
-                    metrics.append(_metric(run / 'seed_eval.json', ds, variant=v, seed=int(seed)))
+                label = {'variant': v, 'seed': int(seed)}
+                for recipe in _cam_recipes(prof):
+                    sfx = _recipe_suffix(recipe)
+                    cam_dir, seed_json = run / f'cams{sfx}', run / f'seed_eval{sfx}.json'
+                    with _Stage(timings, 'cams'):
+                        settings = {'run': str(run), 'model': _done_hash(run), 'n': len(lay['ids']),
+                                    'affinity_layers': recipe}
+                        if not _cached(cam_dir, settings, force):
+                            _prepare(cam_dir, settings, force)     # same settings: the writer skips finished ids
+                            extra = [] if recipe is None else ['--affinity-layers', recipe]
+                            # small equal-size images: batching pays, worker processes do not
+                            _call(cams_cli, ['--run', run, '--data-root', root, '--list', train_list, '--out', cam_dir,
+                                             '--batch-size', 16, '--workers', 0, '--quiet'] + extra)
+                            _mark_done(cam_dir, settings, {})
+                    with _Stage(timings, 'evaluate'):
+                        _call(evaluate_cli, ['--cams', cam_dir, '--list', eval_list, '--thresholds', prof.thresholds,
+                                             '--split', split_name, '--out', seed_json] + common)
+                        metrics.append(_metric(seed_json, ds, cams=cam_recipe_name(recipe), **label))
+                    if recipe == pseudo_recipe:
+                        cams.setdefault(ds, {}).setdefault(v, {})[seed] = str(cam_dir)
+                        pseudo_cams, pseudo_eval = cam_dir, seed_json
+                pl_dir = run / 'pseudo'
                 with _Stage(timings, 'pseudo'):
-                    settings = {'cams': str(cam_dir), 'eval': json.loads((run / 'seed_eval.json').read_text())['label']}
+                    settings = {'cams': str(pseudo_cams), 'cams_hash': _done_hash(pseudo_cams),
+                                'eval': json.loads(pseudo_eval.read_text())['label']}
                     if not _cached(pl_dir, settings, force):
-                        _call(pseudo_labels_cli, ['--cams', cam_dir, '--list', train_list, '--out', pl_dir,
-                                                  '--from-eval', run / 'seed_eval.json', '--overwrite', '--quiet'])
+                        _prepare(pl_dir, settings, force)
+                        _call(pseudo_labels_cli, ['--cams', pseudo_cams, '--list', train_list, '--out', pl_dir,
+                                                  '--from-eval', pseudo_eval, '--overwrite', '--quiet'])
                         _mark_done(pl_dir, settings, {})
                     _call(evaluate_cli, ['--preds', pl_dir, '--list', train_list, '--stage', 'pseudo', '--split',
                                          'train', '--out', run / 'pseudo_eval.json'] + common)
-                    metrics.append(_metric(run / 'pseudo_eval.json', ds, variant=v, seed=int(seed)))
-                cams.setdefault(ds, {}).setdefault(v, {})[seed] = str(cam_dir)
+                    metrics.append(_metric(run / 'pseudo_eval.json', ds, cams=cam_recipe_name(pseudo_recipe), **label))
                 pseudo.setdefault(ds, {}).setdefault(v, {})[seed] = str(pl_dir)
     return cams, pseudo, metrics
 
@@ -332,22 +462,24 @@ def _stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, 
 def _stage_segment(prof: Profile, work: Path, roots: dict, pseudo: dict, force: bool) -> tuple[dict, list]:
     "Segmenters trained on the pseudo labels of each model and on the ground truth; val mIoU of each."
     from cti_nb.evaluate import evaluate_cli
-    from cti_nb.segment import segment_cli
+    from cti_nb.segment import SEG_PRESETS, segment_cli
     seg, metrics = {}, []
     for ds, root in roots.items():
         lay_train, lay_val = _layout(Path(root), 'train'), _layout(Path(root), 'val')
         val_list = _write_list(work / 'lists' / f'{ds}_val.txt', lay_val['ids'])
         for source in prof.seg_sources:
-            for seed in prof.seeds:
+            for seed in (prof.seg_seeds or prof.seeds):
                 if source == 'gt': labels = lay_train['gt_dir']
                 elif source in pseudo.get(ds, {}): labels = pseudo[ds][source][str(seed)]
                 else: continue
                 run = work / 'seg' / ds / f'{source}-s{seed}'
                 preds = run / 'preds_val'
-                settings = {'labels': str(labels), 'seed': seed, 'set': list(prof.seg_set)}
+                settings = {'labels': str(labels), 'labels_hash': _done_hash(labels) or _done_hash(root), 'seed': seed,
+                            'set': list(prof.seg_set), 'preset': SEG_PRESETS['synth']}
                 if not _cached(run, settings, force):
+                    resume = _prepare(run, settings, force) and (run / 'checkpoints' / 'last.pth').is_file()
                     args = ['train', '--preset', 'synth', '--data-root', root, '--labels', labels, '--out', run,
-                            '--seed', seed, '--no-progress']
+                            '--seed', seed, '--no-progress'] + (['--resume'] if resume else [])
                     if source == 'gt': args += ['--labels-name', lay_train['gt_name']]
                     for kv in prof.seg_set: args += ['--set', kv]
                     _call(segment_cli, args)
@@ -383,7 +515,8 @@ def _stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=No
         dest = out_dir / 'notebooks' / nb.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         wanted = {'artifacts': str(art_path.resolve()), 'out_dir': str(out_dir.resolve()),
-                  'n_images': prof.figure_images, 'pdf': False, 'tsne_images': prof.tsne_images}
+                  'n_images': prof.figure_images, 'pdf': False, 'tsne_images': prof.tsne_images,
+                  'cam_affinity': prof.pseudo_affinity}
         declared = pm.inspect_notebook(str(nb))
         params = {k: v for k, v in wanted.items() if k in declared}
         print(f'--- papermill {nb.name} -> {dest}', flush=True)

@@ -23,8 +23,8 @@ from .data import load_dataset, read_mask_png, save_mask_png, to_tensor
 
 # %% auto #0
 __all__ = ['SEG_PRESETS', 'compare_pseudo_label_sources', 'ASPP', 'SmallBackbone', 'DeepLabV2', 'init_backbone',
-           'PseudoLabelDataset', 'SegConfig', 'seg_config', 'poly_lr', 'train_segmenter', 'load_segmenter',
-           'predict_probs', 'crf_refine', 'predict', 'segment_cli', 'compare_label_sources']
+           'PseudoLabelDataset', 'SegConfig', 'seg_config', 'poly_lr', 'make_optimizer', 'train_segmenter',
+           'load_segmenter', 'predict_probs', 'crf_refine', 'predict', 'segment_cli', 'compare_label_sources']
 
 # %% ../nbs/08_segment.ipynb #94e389f0
 class ASPP(nn.Module):
@@ -75,10 +75,10 @@ class DeepLabV2(nn.Module):
     def forward(self, x):
         return F.interpolate(self.classifier(self.backbone(x)), size=x.shape[-2:], mode='bilinear', align_corners=False)
 
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
-        "Backbone at lr, classifier at 10x lr (DeepLab convention)."
+    def param_groups(self, lr: float, weight_decay: float, head_mult: float = 10.0) -> list[dict]:
+        "Backbone at lr, classifier at `head_mult` x lr (DeepLab convention: 10)."
         return [{'params': list(self.backbone.parameters()), 'lr': lr, 'weight_decay': weight_decay},
-                {'params': list(self.classifier.parameters()), 'lr': 10 * lr, 'weight_decay': weight_decay}]
+                {'params': list(self.classifier.parameters()), 'lr': head_mult * lr, 'weight_decay': weight_decay}]
 
 
 def init_backbone(net: DeepLabV2, path) -> str:
@@ -97,9 +97,10 @@ def init_backbone(net: DeepLabV2, path) -> str:
 # %% ../nbs/08_segment.ipynb #0468c4a2
 class PseudoLabelDataset(torch.utils.data.Dataset):
     "Training items (image (3,S,S), label (S,S) long) from a dataset's images and a folder of label PNGs."
-    def __init__(self, ds, labels_dir, crop: int, scale=(0.5, 1.5), seed: int = 0, labels_name: str = '{id}.png'):
+    def __init__(self, ds, labels_dir, crop: int, scale=(0.5, 1.5), seed: int = 0, labels_name: str = '{id}.png',
+                 cache: bool = False):
         self.ds, self.labels_dir, self.crop, self.scale, self.seed, self.labels_name = ds, Path(labels_dir), crop, scale, seed, labels_name
-        self.epoch = 0
+        self.epoch, self.cache, self._cache = 0, cache, {}
         if not self.labels_dir.is_dir(): raise CTIError(f'{labels_dir}: label folder not found')
 
     def __len__(self): return len(self.ds)
@@ -111,12 +112,19 @@ class PseudoLabelDataset(torch.utils.data.Dataset):
         if bad.any(): raise CTIError(f'{p}: label value {int(m[bad][0])} outside 0..{self.ds.num_classes} and 255')
         return m
 
-    def __getitem__(self, i):
-        import cv2
+    def pair(self, i) -> tuple[np.ndarray, np.ndarray]:
+        "The image and its checked label (from memory when `cache`)."
+        if i in self._cache: return self._cache[i]
         img, lab = self.ds.image(i), self.label(i)
         if img.shape[:2] != lab.shape:
             raise CTIError(f'{self.labels_dir / self.labels_name.format(id=self.ds.ids[i])}: label size {lab.shape} '
                            f'differs from image size {img.shape[:2]}')
+        if self.cache: self._cache[i] = (img, lab)
+        return img, lab
+
+    def __getitem__(self, i):
+        import cv2
+        img, lab = self.pair(i)
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         s = rng.uniform(*self.scale)
         h, w = max(1, round(img.shape[0] * s)), max(1, round(img.shape[1] * s))
@@ -147,12 +155,15 @@ class SegConfig(Config):
     init: str = ''                      # local ResNet weights file ('' = from scratch); recorded in the run
     iterations: int = 600
     batch_size: int = 10
-    lr: float = 2.5e-3                  # synth: from scratch; 1e-2 made the summed ASPP heads diverge early
-    momentum: float = 0.9
+    optimizer: str = 'sgd'              # 'sgd' (DeepLab-V2) or 'adamw' (the synth preset: from scratch on CPU)
+    lr: float = 2.5e-3
+    head_lr_mult: float = 10.0          # classifier (ASPP) lr = head_lr_mult x lr
+    momentum: float = 0.9               # SGD only
     weight_decay: float = 5e-4
     power: float = 0.9
     crop: int = 64
     scale: tuple = (0.5, 1.5)
+    cache: bool = False                 # keep decoded images/labels in memory (small data sets only)
     seed: int = 0
     num_workers: int = 0
     ckpt_every: int = 200
@@ -166,7 +177,8 @@ SEG_PRESETS = {
                 num_workers=4),
     'coco': dict(backbone='resnet101', rates=(6, 12, 18, 24), iterations=100000, lr=5e-5, crop=321, ckpt_every=2000,
                  num_workers=4),
-    'synth': dict(),
+    'synth': dict(optimizer='adamw', lr=2e-3, head_lr_mult=1.0, weight_decay=1e-4, width=16, batch_size=8,
+                  iterations=600, crop=48, scale=(0.75, 1.25), cache=True),
 }
 
 
@@ -184,6 +196,14 @@ def _build(cfg: SegConfig, num_classes: int) -> DeepLabV2:
     return DeepLabV2(num_classes, cfg.backbone, cfg.rates, cfg.width)
 
 
+def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
+    "SGD with momentum (DeepLab-V2) or AdamW, with the classifier at `head_lr_mult` x lr."
+    groups = net.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr_mult)
+    if cfg.optimizer == 'sgd': return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == 'adamw': return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise CTIError(f'optimizer={cfg.optimizer!r}: expected sgd or adamw')
+
+
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
     from cti_nb.train import EpochSampler, _StopFlag, _init_distributed, _unwrap
@@ -194,11 +214,11 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     rank, world = _init_distributed(device.type)
     seed_everything(cfg.seed)
     ds = load_dataset(cfg.data_root, cfg.split)
-    items = PseudoLabelDataset(ds, cfg.labels, cfg.crop, cfg.scale, cfg.seed, cfg.labels_name)
+    items = PseudoLabelDataset(ds, cfg.labels, cfg.crop, cfg.scale, cfg.seed, cfg.labels_name, cfg.cache)
     if cfg.batch_size > len(ds): raise CTIError(f'batch_size={cfg.batch_size} is larger than the {len(ds)} training images')
     net = _build(cfg, ds.num_classes + 1).to(device)
     init = init_backbone(net, cfg.init) if cfg.init else 'from scratch'
-    opt = torch.optim.SGD(net.param_groups(cfg.lr, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
+    opt = make_optimizer(net, cfg)
     it, ckpt = 0, out / 'checkpoints' / 'last.pth'
     if resume and ckpt.is_file():
         st = load_torch(ckpt)
@@ -227,7 +247,7 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
                                                  num_workers=cfg.num_workers, drop_last=True)
             for x, y in loader:
                 lr = poly_lr(cfg.lr, it, cfg.iterations, cfg.power)
-                opt.param_groups[0]['lr'], opt.param_groups[1]['lr'] = lr, 10 * lr
+                opt.param_groups[0]['lr'], opt.param_groups[1]['lr'] = lr, cfg.head_lr_mult * lr
                 loss = F.cross_entropy(model(x.to(device)), y.to(device), ignore_index=IGNORE_INDEX)
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 it += 1; bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')

@@ -400,7 +400,7 @@ class TrainConfig(Config):
         return self
 
 
-_SYNTH = dict(img_size=64, patch_size=8, embed_dim=128, depth=6, num_heads=4, mlp_ratio=4.0, conv_stem=False,
+_SYNTH = dict(img_size=64, patch_size=8, embed_dim=96, depth=6, num_heads=3, mlp_ratio=4.0, conv_stem=True,
               drop_path=0.1, infuse_after=1, n_layers=3, train_split='train', batch_size=32, lr=1e-3,
               epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0), scale2=(0.5, 1.0),
               eval_split='val', num_workers=0)

@@ -70,16 +70,18 @@ def token_similarity_per_layer(fg_tokens: np.ndarray) -> dict:
 
 # %% ../nbs/10_visualize.ipynb #07e352f7
 def tsne_points(fg_tokens: np.ndarray, labels: np.ndarray, layer: int, seed: int = 0,
-                present_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    "2-D t-SNE of the tokens of one layer. Returns (points (n,2), class ids (n,))."
+                present_only: bool = True, max_iter: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    "2-D t-SNE of the tokens of one layer (single-threaded fit). Returns (points (n,2), class ids (n,))."
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
     tok = fg_tokens[layer]                                   # (B, C, D)
     B, C, _ = tok.shape
     keep = (np.asarray(labels) > 0.5) if present_only else np.ones((B, C), bool)
     X, cls = tok[keep], np.nonzero(keep)[1]
     if len(X) < 3: raise CTIError(f'tsne_points: only {len(X)} tokens to embed; use more images')
     perplexity = float(min(30, max(2, (len(X) - 1) // 3)))
-    emb = TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed).fit_transform(X)
+    with threadpool_limits(limits=1):
+        emb = TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed, max_iter=max_iter).fit_transform(X)
     return emb, cls
 
 

@@ -49,7 +49,8 @@ def test_evaluate_golden(golden):
         got = res['curve'][f'{float(t):.6g}']
         for k in ('mIoU', 'mP', 'mR'): assert abs(got[k] - ref[k]) <= 1e-4, (t, k)
     assert res['label'] == {'stage': 'seed', 'split': 'train', 'post': 'none', 'threshold': 0.5}
-    assert '[seed | train | post=none | t=0.40]' in r.stdout and len(res['IoU']) == 21
+    assert 'best: [seed | train | post=none | t=0.50]' in r.stdout and len(res['IoU']) == 21
+    assert '[seed | train | post=none | t=0.40]' not in r.stdout            # --quiet: no per-threshold lines
 
 
 def test_evaluate_early_stop_is_prefix(golden):
