@@ -108,6 +108,15 @@ def _hide_axes(ax):
     for s in ax.spines.values(): s.set_visible(False)
 
 
+def _layout(fig, title=None, bottom: float = 0.0):
+    "Tight layout that keeps `bottom` (figure fraction) for a legend and room on top for the title."
+    h = fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.3 / h if title else 1))
+    # added after the layout, into the 0.3 inch kept free: tight_layout's own suptitle handling overlapped tall figures
+    if title: fig.suptitle(title, fontsize=10, y=1 - 0.06 / h, va='top')
+    return fig
+
+
 def plot_cam_rows(images, gts, cams_by_model: dict, labels, class_names, max_classes: int = 2, title=None):
     """One row per image: image | for each model, the CAM of each present class | ground truth.
 
@@ -129,9 +138,7 @@ def plot_cam_rows(images, gts, cams_by_model: dict, labels, class_names, max_cla
                     ax.set_title(f'{m}: {class_names[c]}', fontsize=7)
         axes[r, -1].imshow(mask_to_rgb(gt)); axes[r, -1].set_title('ground truth', fontsize=7)
         for ax in axes[r]: _hide_axes(ax)
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _layout(fig, title)
 
 
 def plot_background_rows(images, gts, cams, labels, class_names, max_classes: int = 3, title=None):
@@ -147,9 +154,7 @@ def plot_background_rows(images, gts, cams, labels, class_names, max_classes: in
             axes[r, 2 + j].imshow(overlay_cam(img, cam[c + 1])); axes[r, 2 + j].set_title(class_names[c], fontsize=7)
         axes[r, -1].imshow(mask_to_rgb(gt)); axes[r, -1].set_title('ground truth', fontsize=7)
         for ax in axes[r]: _hide_axes(ax)
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _layout(fig, title)
 
 
 def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: int = 0, title=None):
@@ -169,9 +174,7 @@ def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: i
                 seen.add(c)
             ax.set_title(f'{m} · layer {l + 1}', fontsize=8); _hide_axes(ax)
     fig.legend(loc='lower center', ncol=min(C, 8), fontsize=7, markerscale=2, frameon=False)
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.08 + 0.02 * (C // 8), 1, 1))
-    return fig
+    return _layout(fig, title, bottom=0.08 + 0.02 * (C // 8))
 
 
 def plot_token_similarity(sims_by_model: dict, class_names=None, title=None):
@@ -193,9 +196,7 @@ def plot_token_similarity(sims_by_model: dict, class_names=None, title=None):
             axes[0, 1 + j].set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=6)
             axes[0, 1 + j].set_yticks(range(len(class_names)), class_names, fontsize=6)
         fig.colorbar(im, ax=axes[0, 1 + j], fraction=0.046, label='cosine')
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _layout(fig, title)
 
 
 def plot_segmentation_rows(images, preds, gts, overlay: bool = False, class_names=None, title=None):
@@ -219,6 +220,4 @@ def plot_segmentation_rows(images, preds, gts, overlay: bool = False, class_name
         names = ('background',) + tuple(class_names)
         handles = [Patch(color=pal[k], label=names[k]) for k in sorted(present) if k < len(names)]
         fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 5), fontsize=7, frameon=False)
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 if class_names is not None else 0, 1, 1))
-    return fig
+    return _layout(fig, title, bottom=0.06 if class_names is not None else 0)
