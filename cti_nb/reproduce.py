@@ -92,12 +92,17 @@ def _mark_done(folder: Path, settings: dict, record: dict) -> dict:
     return rec
 
 
-def _prepare(folder, settings: dict, force: bool) -> bool:
-    "Ready `folder` for a stage that is not cached; True = resume the interrupted attempt with the same settings."
+def _prepare(folder, settings: dict, force: bool, keep_old: bool = False) -> bool:
+    """Ready `folder` for a stage that is not cached; True = resume the interrupted attempt with the same settings.
+    Other contents are deleted, or renamed to `<folder>.replaced-<time>` with `keep_old`."""
     folder, h = Path(folder), _settings_hash(settings)
     marker = folder / 'started.json'
     if not force and marker.is_file() and json.loads(marker.read_text()).get('settings_hash') == h: return True
-    if folder.exists(): shutil.rmtree(folder)
+    if folder.exists() and keep_old and any(p.name != 'started.json' for p in folder.iterdir()):
+        old = folder.with_name(f'{folder.name}.replaced-{time.strftime("%Y%m%d-%H%M%S")}')
+        folder.rename(old)
+        print(f'reproduce: {folder} was made with other settings (or --force); kept it as {old}', flush=True)
+    elif folder.exists(): shutil.rmtree(folder)
     folder.mkdir(parents=True)
     save_json({'settings': settings, 'settings_hash': h}, marker)
     return False
@@ -347,7 +352,8 @@ def _stage_train(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
                     args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
                             '--no-progress']
                     for kv in prof.train_set: args += ['--set', kv]
-                    resume = _prepare(run, settings, force) and (run / 'checkpoints' / 'last.pth').is_file()
+                    resume = (_prepare(run, settings, force, keep_old=True)
+                              and (run / 'checkpoints' / 'last.pth').is_file())
                     todo.append((run, settings, args + (['--resume'] if resume else [])))
                 runs.setdefault(ds, {}).setdefault(v, {})[str(seed)] = str(run.resolve())
     if prof.jobs > 1 and len(todo) > 1: _train_parallel(todo, prof.jobs)
