@@ -49,6 +49,7 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
                                                    mode='bilinear', align_corners=False)
             for flipped in ((False, True) if flip else (False,)):
                 v = xs.flip(-1) if flipped else xs
+                # networks that only offer cam(x, n_layers) (e.g. test stand-ins) keep working with the official recipe
                 cam = (net.cam(v, n_layers=n_layers) if affinity_layers is None else
                        net.cam(v, n_layers=n_layers, affinity_layers=affinity_layers))
                 if cam.shape[1] == C: cam = torch.cat([torch.zeros_like(cam[:, :1]), cam], 1)

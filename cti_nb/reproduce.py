@@ -23,7 +23,8 @@ from .core import CTIError, Config, env_info, save_json
 # %% auto #0
 __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'Profile', 'get_profile', 'load_artifacts', 'figure_models',
            'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score', 'summarize_metrics', 'results_markdown',
-           'metric_values', 'claim_verdict', 'cam_recipe_name', 'figure_notebooks', 'reproduce', 'reproduce_cli']
+           'metric_values', 'claim_verdict', 'cam_recipe_name', 'affinity_layers_of', 'figure_notebooks', 'reproduce',
+           'reproduce_cli']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -403,6 +404,11 @@ def cam_recipe_name(affinity_layers: int | None) -> str:
     return 'no affinity' if affinity_layers == 0 else f'affinity last {affinity_layers}'
 
 
+def affinity_layers_of(k: int) -> int | None:
+    "`affinity_layers` of a recipe given as a plain int (profiles, papermill parameters): -1 = official (None)."
+    return None if int(k) < 0 else int(k)
+
+
 def _recipe_suffix(affinity_layers: int | None) -> str:
     return '' if affinity_layers is None else f'_aff{affinity_layers}'
 
@@ -412,7 +418,7 @@ def _stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, 
     (from the profile's `pseudo_affinity` recipe) and their mIoU."""
     from cti_nb.cam import cams_cli
     from cti_nb.evaluate import evaluate_cli, pseudo_labels_cli
-    pseudo_recipe = None if prof.pseudo_affinity < 0 else int(prof.pseudo_affinity)
+    pseudo_recipe = affinity_layers_of(prof.pseudo_affinity)
     if pseudo_recipe not in _cam_recipes(prof):
         raise CTIError(f'profile {prof.name}: pseudo_affinity={prof.pseudo_affinity} is not in cam_variants '
                        f'{tuple(prof.cam_variants)} (or -1 for the official recipe)')
