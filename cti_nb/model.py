@@ -18,7 +18,7 @@ from .core import CTIError, load_torch
 
 # %% auto #0
 __all__ = ['Attention', 'Block', 'PatchEmbed', 'CTIOutput', 'PrefixState', 'CTIModel', 'infer_config', 'load_state_dict_strict',
-           'load_official', 'deit_to_cti_state_dict', 'init_from_deit']
+           'load_official', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit']
 
 # %% ../nbs/03_model.ipynb #27a55f86
 class Attention(nn.Module):
@@ -418,10 +418,42 @@ def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token:
     return out
 
 
+def cti_to_deit_state_dict(sd: dict) -> dict:
+    """The DeiT layout of one of our (or an official CTI / MCTformer-V2) state dicts, so that a pretraining run can be
+    the `init` of a fine-tune exactly like DeiT's ImageNet weights: backbone tensors as they are, one class token and
+    its position (the mean over the class tokens: MCTformer-V2's C tokens, or CTI's tokenizer input with the mean
+    class-slot position). Head, background token and tokenizer are dropped; the fine-tune re-learns them."""
+    sd = _unwrap_state_dict(sd)
+    if 'cls_token' not in sd: raise CTIError("checkpoint: missing key 'cls_token'")
+    out = {k: v for k, v in sd.items() if not k.startswith(('head.', 'bg_token', 'tokenizer.', 'pos_embed'))
+           and k != 'cls_token'}
+    if 'pos_embed_pat' in sd:      # CTI layout
+        if 'pos_embed_cls' not in sd: raise CTIError("checkpoint: missing key 'pos_embed_cls'")
+        cls, pos_cls, pos_pat = sd['cls_token'], sd['pos_embed_cls'].mean(1, keepdim=True), sd['pos_embed_pat']
+    else:                          # MCTformer-V2 layout: P = C (+1 with a background token) leading position rows
+        if 'pos_embed' not in sd: raise CTIError("checkpoint: missing key 'pos_embed'")
+        P = sd['cls_token'].shape[1] + int('bg_token' in sd)
+        cls, pos_cls, pos_pat = sd['cls_token'].mean(1, keepdim=True), sd['pos_embed'][:, :P].mean(1, keepdim=True), \
+            sd['pos_embed'][:, P:]
+    return {**out, 'cls_token': cls, 'pos_embed': torch.cat([pos_cls, pos_pat], 1)}
+
+
+def _is_deit_layout(sd: dict) -> bool:
+    return 'pos_embed_pat' not in sd and 'bg_token' not in sd and sd.get('cls_token', torch.zeros(1, 1, 1)).shape[1] == 1
+
+
 def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
-    "Load DeiT ImageNet weights (local file or dict) into `net`; only bg_token, tokenizer and head keep their init."
-    obj = load_torch(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else path_or_state_dict
-    missing, _ = net.load_state_dict(deit_to_cti_state_dict(obj, net), strict=False)
+    """Load DeiT ImageNet weights (local file or dict) into `net`; only bg_token, tokenizer and head keep their init.
+    A checkpoint in our layout (a pretraining run's `model.pth`, or its run directory) is first mapped to the DeiT
+    layout by `cti_to_deit_state_dict`, so a pretrained run starts a fine-tune the way DeiT does."""
+    src = path_or_state_dict
+    if isinstance(src, (str, Path)) and Path(src).is_dir():
+        src = Path(src) / 'model.pth'
+        if not src.is_file(): raise CTIError(f'{src.parent}: init run has no model.pth (unfinished run?)')
+    obj = load_torch(src) if isinstance(src, (str, Path)) else src
+    sd = _unwrap_state_dict(obj)
+    if not _is_deit_layout(sd): sd = cti_to_deit_state_dict(sd)
+    missing, _ = net.load_state_dict(deit_to_cti_state_dict(sd, net), strict=False)
     left = [k for k in missing if not k.startswith(('bg_token', 'tokenizer.', 'head.'))]
     if left: raise CTIError(f'DeiT checkpoint: missing key {left[0]!r} (expected shape {tuple(net.state_dict()[left[0]].shape)})')
     return net

@@ -21,10 +21,10 @@ import numpy as np
 from .core import CTIError, Config, env_info, save_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'Profile', 'get_profile', 'load_artifacts', 'figure_models',
-           'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score', 'summarize_metrics', 'results_markdown',
-           'metric_values', 'claim_verdict', 'cam_recipe_name', 'affinity_layers_of', 'figure_notebooks', 'reproduce',
-           'reproduce_cli']
+__all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'load_artifacts',
+           'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score', 'summarize_metrics',
+           'results_markdown', 'metric_values', 'claim_verdict', 'cam_recipe_name', 'affinity_layers_of',
+           'figure_notebooks', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -40,6 +40,8 @@ class Profile(Config):
     voc_variants: tuple = ('baseline', 'cti')
     coco_variants: tuple = ('baseline', 'cti')
     train_set: tuple = ()                # extra `key=value` training overrides (both datasets)
+    pretrain_images: int = 0             # unbiased synthetic pretraining images per dataset (0 = from scratch)
+    pretrain_set: tuple = ()             # overrides of the pretraining run (a baseline run on the unbiased data)
     seed_eval_images: int = 16           # seed mIoU is measured on the first N train ids (VOC: train 1,464)
     thresholds: str = '0.05:0.95:0.01'   # start:stop:step, stop included
     cam_variants: tuple = ()             # extra seed-CAM refinement variants (affinity of the last k blocks; 0 = none)
@@ -54,13 +56,15 @@ class Profile(Config):
 
 
 PROFILES = {
-    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
+    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2,
+                     pretrain_images=48, pretrain_set=('epochs=1',)),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, size=64,
                      train_set=('epochs=6',), seed_eval_images=200, figure_images=6,
                      tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200, size=64,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
-                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,), jobs=2),
+                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=-1, seg_seeds=(0,), jobs=2,
+                    pretrain_images=4800, pretrain_set=('epochs=8',)),
 }
 
 
@@ -340,28 +344,74 @@ def _variants(prof: Profile, ds: str) -> tuple:
     return prof.voc_variants if ds == 'synth-voc' else prof.coco_variants
 
 
-def _stage_train(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
-    from cti_nb.train import PRESETS, train_cli
-    runs, todo = {}, []
+def _run_todo(todo: list, jobs: int) -> None:
+    "Train each (run, settings, args): `jobs` subprocesses at a time, or in-process one after the other."
+    from cti_nb.train import train_cli
+    if jobs > 1 and len(todo) > 1: _train_parallel(todo, jobs)
+    else:
+        for run, settings, args in todo:
+            _call(train_cli, args)
+            _mark_done(run, settings, {})
+
+
+def _train_job(run: Path, settings: dict, args: list, force: bool) -> tuple | None:
+    "(run, settings, args) of a training run to start or resume, or None when the run is done with these settings."
+    if _cached(run, settings, force): return None
+    resume = _prepare(run, settings, force, keep_old=True) and (run / 'checkpoints' / 'last.pth').is_file()
+    return run, settings, args + (['--resume'] if resume else [])
+
+
+PRETRAIN_SEED = 100   # the pretraining run's seed: apart from the fine-tune seeds (0, 1, 2, ...)
+
+
+def _stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
+    """The ImageNet analogue: per dataset, `pretrain_images` freshly generated *unbiased* images (other seed, no
+    co-occurrence, no context) and one baseline run on them, the `--init` of every fine-tune. {dataset: run}."""
+    from cti_nb.synthetic import synth_cli
+    from cti_nb.train import PRESETS
+    if not prof.pretrain_images: return {}
+    init, todo = {}, []
+    for ds in roots:
+        root = work / 'data' / f'{ds}-pretrain'
+        n_val = prof.voc_val if ds == 'synth-voc' else prof.coco_val
+        settings = {'kind': ds, 'seed': 1, 'n_train': prof.pretrain_images, 'n_val': n_val, 'size': prof.size,
+                    'cooccur_rate': 0.0, 'context_rate': 0.0}
+        if not _cached(root, settings, force):
+            _prepare(root, settings, force)
+            _call(synth_cli, ['--kind', ds, '--out', root, '--seed', 1, '--n-train', prof.pretrain_images,
+                              '--n-val', n_val, '--size', prof.size, '--cooccur-rate', 0, '--context-rate', 0])
+            _mark_done(root, settings, {})
+        run = work / 'runs' / ds / 'pretrain'
+        settings = {'dataset': ds, 'variant': 'baseline', 'seed': PRETRAIN_SEED, 'set': list(prof.pretrain_set),
+                    'data': _done_hash(root), 'preset': PRESETS[ds]}
+        args = ['--preset', ds, '--data-root', root.resolve(), '--out', run, '--variant', 'baseline', '--seed',
+                PRETRAIN_SEED, '--no-progress'] + [a for kv in prof.pretrain_set for a in ('--set', kv)]
+        job = _train_job(run, settings, args, force)
+        if job: todo.append(job)
+        init[ds] = str(run.resolve())
+    _run_todo(todo, prof.jobs)
+    return init
+
+
+def _stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
+    "Every (dataset, variant, seed) run; with `init` {dataset: pretraining run} each fine-tune starts from it."
+    from cti_nb.train import PRESETS
+    runs, todo, init = {}, [], init or {}
     for ds, root in roots.items():
         for v in _variants(prof, ds):
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
                 settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root,
                             'preset': PRESETS[ds]}
-                if not _cached(run, settings, force):
-                    args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
-                            '--no-progress']
-                    for kv in prof.train_set: args += ['--set', kv]
-                    resume = (_prepare(run, settings, force, keep_old=True)
-                              and (run / 'checkpoints' / 'last.pth').is_file())
-                    todo.append((run, settings, args + (['--resume'] if resume else [])))
+                args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
+                        '--no-progress'] + [a for kv in prof.train_set for a in ('--set', kv)]
+                if ds in init:   # the pretraining run's settings are part of this run's
+                    settings['init'] = _done_hash(init[ds])
+                    args += ['--init', init[ds]]
+                job = _train_job(run, settings, args, force)
+                if job: todo.append(job)
                 runs.setdefault(ds, {}).setdefault(v, {})[str(seed)] = str(run.resolve())
-    if prof.jobs > 1 and len(todo) > 1: _train_parallel(todo, prof.jobs)
-    else:
-        for run, settings, args in todo:
-            _call(train_cli, args)
-            _mark_done(run, settings, {})
+    _run_todo(todo, prof.jobs)
     return runs
 
 
@@ -551,15 +601,19 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figure
     work.mkdir(parents=True, exist_ok=True)
     t_start, timings = time.perf_counter(), {}
     with _Stage(timings, 'data'): roots = _stage_data(prof, work, force)
-    with _Stage(timings, 'train'): runs = _stage_train(prof, work, roots, force)
+    init = {}
+    if prof.pretrain_images:
+        with _Stage(timings, 'pretrain'): init = _stage_pretrain(prof, work, roots, force)
+    with _Stage(timings, 'train'): runs = _stage_train(prof, work, roots, force, init)
     cams, pseudo, metrics = _stage_cams_eval_pseudo(prof, work, roots, runs, force, timings)
     with _Stage(timings, 'segment'): seg, seg_metrics = _stage_segment(prof, work, roots, pseudo, force)
-    art = {'profile': prof.name, 'work': str(work.resolve()), 'datasets': roots, 'runs': runs, 'cams': cams,
-           'pseudo': pseudo, 'seg': seg, 'metrics': metrics + seg_metrics}
+    art = {'profile': prof.name, 'work': str(work.resolve()), 'datasets': roots, 'pretrain': init, 'runs': runs,
+           'cams': cams, 'pseudo': pseudo, 'seg': seg, 'metrics': metrics + seg_metrics}
     art_path = save_json(art, work / 'artifacts.json')
     with _Stage(timings, 'figures'): executed = _stage_figures(prof, art_path, out_dir, notebooks, figures_only)
     configs = {ds: {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
                     for v, by_seed in by_v.items()} for ds, by_v in runs.items()}
+    for ds, run in init.items(): configs[ds]['pretrain'] = {'0': json.loads((Path(run) / 'config.json').read_text())}
     manifest = {'profile': prof.to_dict(), 'command': ' '.join(['cti-nb reproduce'] + sys.argv[2:]) if
                 sys.argv and sys.argv[0].endswith('cti-nb') else f'reproduce(profile={prof.name!r})',
                 'environment': env_info(), 'seeds': list(prof.seeds), 'wall_clock_s': {**timings,

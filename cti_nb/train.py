@@ -315,7 +315,8 @@ class TrainConfig(Config):
     mlp_ratio: float = 4.0
     conv_stem: bool = False
     drop_path: float = 0.1
-    init: str = ''                       # DeiT ImageNet checkpoint for the fine-tune start ('' = from scratch)
+    tokenizer: bool | None = None        # None = the variant's: CTI's tokenizer for every variant but the baseline
+    init: str = ''                       # fine-tune start: DeiT ImageNet checkpoint or a pretraining run ('' = scratch)
     # data
     scale: tuple = (0.3, 1.2)
     scale2: tuple = (0.3, 1.2)
@@ -371,9 +372,10 @@ class TrainConfig(Config):
 
     def model_kwargs(self, num_classes: int) -> dict:
         base = self.variant != 'baseline'
+        tokenizer = base if self.tokenizer is None else bool(self.tokenizer)
         return dict(num_classes=int(num_classes), img_size=self.img_size, patch_size=self.patch_size,
                     embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
-                    drop_path=self.drop_path, bg_token=base, tokenizer=base, conv_stem=self.conv_stem)
+                    drop_path=self.drop_path, bg_token=base, tokenizer=tokenizer, conv_stem=self.conv_stem)
 
     def check(self) -> 'TrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
@@ -834,7 +836,7 @@ def train_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--epochs', type=int)
     p.add_argument('--batch-size', type=int, help='global batch size')
     p.add_argument('--lr', type=float)
-    p.add_argument('--init', help='DeiT ImageNet checkpoint for the fine-tune start')
+    p.add_argument('--init', help='fine-tune start: DeiT ImageNet checkpoint, or a (pretraining) run directory')
     p.add_argument('--step', choices=STEP_IMPLS, help='training-step implementation')
     p.add_argument('--device')
     p.add_argument('--resume', action='store_true', help='continue RUN_DIR from checkpoints/last.pth')
