@@ -323,20 +323,23 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
     return rec
 
 # %% ../nbs/09_reproduce.ipynb #31da6113
-def _stage_data(prof: Profile, work: Path, force: bool) -> dict:
+def _synth_data(root: Path, force: bool, **settings) -> str:
+    "`cti-nb synth --out root` with `settings` as its flags (kind, seed, n_train, ...), unless already made so."
     from cti_nb.synthetic import synth_cli
+    if not _cached(root, settings, force):
+        _prepare(root, settings, force)
+        _call(synth_cli, ['--out', root] + [a for k, v in settings.items() for a in ('--' + k.replace('_', '-'), v)])
+        _mark_done(root, settings, {})
+    return str(Path(root).resolve())
+
+
+def _stage_data(prof: Profile, work: Path, force: bool) -> dict:
     roots = {}
     for ds, n_train, n_val in (('synth-voc', prof.voc_train, prof.voc_val),
                                ('synth-coco', prof.coco_train, prof.coco_val)):
-        if not _variants(prof, ds): continue
-        root = work / 'data' / ds
-        settings = {'kind': ds, 'seed': 0, 'n_train': n_train, 'n_val': n_val, 'size': prof.size}
-        if not _cached(root, settings, force):
-            _prepare(root, settings, force)
-            _call(synth_cli, ['--kind', ds, '--out', root, '--seed', 0, '--n-train', n_train, '--n-val', n_val,
-                              '--size', prof.size])
-            _mark_done(root, settings, {})
-        roots[ds] = str(root.resolve())
+        if _variants(prof, ds):
+            roots[ds] = _synth_data(work / 'data' / ds, force, kind=ds, seed=0, n_train=n_train, n_val=n_val,
+                                    size=prof.size)
     return roots
 
 
@@ -367,24 +370,17 @@ PRETRAIN_SEED = 100   # the pretraining run's seed: apart from the fine-tune see
 def _stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool) -> dict:
     """The ImageNet analogue: per dataset, `pretrain_images` freshly generated *unbiased* images (other seed, no
     co-occurrence, no context) and one baseline run on them, the `--init` of every fine-tune. {dataset: run}."""
-    from cti_nb.synthetic import synth_cli
     from cti_nb.train import PRESETS
     if not prof.pretrain_images: return {}
     init, todo = {}, []
     for ds in roots:
-        root = work / 'data' / f'{ds}-pretrain'
-        n_val = prof.voc_val if ds == 'synth-voc' else prof.coco_val
-        settings = {'kind': ds, 'seed': 1, 'n_train': prof.pretrain_images, 'n_val': n_val, 'size': prof.size,
-                    'cooccur_rate': 0.0, 'context_rate': 0.0}
-        if not _cached(root, settings, force):
-            _prepare(root, settings, force)
-            _call(synth_cli, ['--kind', ds, '--out', root, '--seed', 1, '--n-train', prof.pretrain_images,
-                              '--n-val', n_val, '--size', prof.size, '--cooccur-rate', 0, '--context-rate', 0])
-            _mark_done(root, settings, {})
+        root = _synth_data(work / 'data' / f'{ds}-pretrain', force, kind=ds, seed=1, n_train=prof.pretrain_images,
+                           n_val=prof.voc_val if ds == 'synth-voc' else prof.coco_val, size=prof.size,
+                           cooccur_rate=0.0, context_rate=0.0)
         run = work / 'runs' / ds / 'pretrain'
         settings = {'dataset': ds, 'variant': 'baseline', 'seed': PRETRAIN_SEED, 'set': list(prof.pretrain_set),
                     'data': _done_hash(root), 'preset': PRESETS[ds]}
-        args = ['--preset', ds, '--data-root', root.resolve(), '--out', run, '--variant', 'baseline', '--seed',
+        args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', 'baseline', '--seed',
                 PRETRAIN_SEED, '--no-progress'] + [a for kv in prof.pretrain_set for a in ('--set', kv)]
         job = _train_job(run, settings, args, force)
         if job: todo.append(job)
@@ -613,7 +609,8 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figure
     with _Stage(timings, 'figures'): executed = _stage_figures(prof, art_path, out_dir, notebooks, figures_only)
     configs = {ds: {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
                     for v, by_seed in by_v.items()} for ds, by_v in runs.items()}
-    for ds, run in init.items(): configs[ds]['pretrain'] = {'0': json.loads((Path(run) / 'config.json').read_text())}
+    for ds, run in init.items():
+        configs[ds]['pretrain'] = {str(PRETRAIN_SEED): json.loads((Path(run) / 'config.json').read_text())}
     manifest = {'profile': prof.to_dict(), 'command': ' '.join(['cti-nb reproduce'] + sys.argv[2:]) if
                 sys.argv and sys.argv[0].endswith('cti-nb') else f'reproduce(profile={prof.name!r})',
                 'environment': env_info(), 'seeds': list(prof.seeds), 'wall_clock_s': {**timings,
