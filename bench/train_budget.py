@@ -2,9 +2,8 @@
 
     .venv/bin/python bench/train_budget.py runs/reproduce/full
 
-The `time` field of a log record is seconds since the run (re)started, so a drop marks a resume and the segments are
-added. Each run's torch thread count comes from its config.json: one-thread runs add up to single-thread
-CPU-minutes. Runs renamed aside (`*.replaced-*`) and segmenter runs are skipped."""
+A run's time is `cti_nb.train.train_seconds` (the log's segments added over resumes). Each run's torch thread count
+comes from its config.json: one-thread runs add up to single-thread CPU-minutes. Runs renamed aside (`*.replaced-*`) and segmenter runs are skipped."""
 from __future__ import annotations
 
 import argparse
@@ -12,16 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def run_seconds(run: Path) -> float:
-    "Training wall-clock of one run directory, summed over its resumed segments."
-    total, last = 0.0, 0.0
-    for line in (Path(run) / 'log.jsonl').read_text().splitlines():
-        t = json.loads(line).get('time')
-        if t is None: continue
-        if t < last: total += last
-        last = t
-    return total + last
+from cti_nb.train import train_seconds
 
 
 def main(argv=None) -> int:
@@ -34,7 +24,7 @@ def main(argv=None) -> int:
     by_threads: dict[int, float] = {}
     for run in runs:
         threads = json.loads((run / 'config.json').read_text())['env']['torch_threads']
-        s = run_seconds(run)
+        s = train_seconds(run)
         by_threads[threads] = by_threads.get(threads, 0.0) + s
         print(f'{run}: {s / 60:.1f} min on {threads} thread(s)')
     for threads, s in sorted(by_threads.items()):

@@ -30,7 +30,7 @@ from .losses import (ClassTokenMemory, background_cam_loss, classification_loss,
 __all__ = ['VARIANTS', 'STEP_IMPLS', 'NO_DECAY_NAMES', 'PRESETS', 'StepSettings', 'variant_settings', 'four_pass_step',
            'optimised_step', 'CTIStep', 'make_step', 'benchmark_step', 'param_groups', 'make_optimizer',
            'make_scheduler', 'TrainConfig', 'get_config', 'EpochSampler', 'SeededItems', 'build_net', 'evaluate_seeds',
-           'train', 'load_run', 'read_log', 'plot_losses', 'train_cli']
+           'train', 'load_run', 'read_log', 'train_seconds', 'plot_losses', 'train_cli']
 
 # %% ../nbs/05_train.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
@@ -807,6 +807,17 @@ def read_log(run_dir) -> tuple[list[dict], list[dict]]:
         r = json.loads(line)
         (steps if r.get('type') == 'step' else epochs).append(r)
     return steps, epochs
+
+
+def train_seconds(run_dir) -> float:
+    "Training wall-clock of a run: the log's `time` restarts at every resume, so its segments are added."
+    total, last = 0.0, 0.0
+    for r in read_log(run_dir)[0]:
+        t = r.get('time')
+        if t is None: continue
+        if t < last: total += last
+        last = t
+    return total + last
 
 
 def plot_losses(run_dir, ax=None, smooth: int = 1, terms=None):
