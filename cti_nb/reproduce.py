@@ -753,15 +753,19 @@ LEVER_COLUMNS = (('seed mIoU, official', 'seed', 'mIoU', 'official'),
                  ('context FP, no affinity', 'seed', 'context_fp', 'no affinity'))
 
 
-def _lever_cell(lever: dict, study: dict) -> str:
-    "'lever mean (study mean, Δ)' over the seeds both have; the lever alone when the study lacks them."
+def _lever_cell(lever: dict, other: dict) -> str:
+    """'lever mean (other's mean, Δ)' over the seeds both have; when the lever has more seeds, their paired means are
+    named with the seeds; the lever alone when the other side has none of its seeds."""
     if not lever: return '—'
-    both = sorted(set(lever) & set(study))
+    both = sorted(set(lever) & set(other))
     m = float(np.mean(list(lever.values())))
     f = 3 if abs(m) < 1 else 1          # cosines in [0, 1] get three decimals, percentages one
     if not both: return f'{m:.{f}f}'
-    d = float(np.mean([lever[s] - study[s] for s in both]))
-    return f'{m:.{f}f} ({np.mean([study[s] for s in both]):.{f}f}, {d:+.{f}f})'
+    d = float(np.mean([lever[s] - other[s] for s in both]))
+    mo = float(np.mean([other[s] for s in both]))
+    if len(both) == len(lever): return f'{m:.{f}f} ({mo:.{f}f}, {d:+.{f}f})'
+    ml = float(np.mean([lever[s] for s in both]))
+    return f"{m:.{f}f} (seeds {','.join(map(str, both))}: {ml:.{f}f} vs {mo:.{f}f}, {d:+.{f}f})"
 
 
 def _lever_values(metrics: list[dict], tokens: dict, ds: str, v: str) -> list[dict]:
@@ -789,7 +793,7 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
              'study for the reference itself.', '',
              '| lever | model | seeds | ' + ' | '.join(c[0] for c in LEVER_COLUMNS) +
              ' | class-token cosine, last third | train CPU-min per run |', '|---|---|---|' + '---|' * (len(LEVER_COLUMNS) + 2)]
-    docs = []
+    docs, deltas = [], []
     for name, rec in sorted(recs.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])):
         ds = rec['dataset']
         other = (ref['metrics'], ref['token_similarity']) if ref and name != 'reference' else study
@@ -798,12 +802,47 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
         for v in rec['variants']:
             mine, theirs = _lever_values(rec['metrics'], rec['token_similarity'], ds, v), _lever_values(*other, ds, v)
             cells = [_lever_cell(a, b) for a, b in zip(mine, theirs)]
+            deltas.append((f'{name} · {MODEL_NAMES.get(v, v)}', [{s: a[s] - b[s] for s in a if s in b}
+                                                                 for a, b in zip(mine, theirs)],
+                           [np.std(list(x.values()), ddof=1) if len(x) > 1 else np.nan
+                            for x in _lever_values(*study, ds, v)]))
             mins = [m for m in rec.get('train_minutes', {}).get(v, {}).values() if m is not None]
             cells.append(f'{np.mean(mins):.1f}' if mins else '—')
             lines.append(f"| `{name}` | {MODEL_NAMES.get(v, v)} | {', '.join(map(str, rec['seeds']))} | "
                          + ' | '.join(cells) + ' |')
-    with atomic_path(out_dir / 'levers.md') as tmp: tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs) + '\n')
+    with atomic_path(out_dir / 'levers.md') as tmp:
+        tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs + ['', '![levers](levers.png)']) + '\n')
+    _plot_lever_deltas(deltas, out_dir)
     return out_dir / 'levers.md'
+
+
+def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
+    "levers.png: per lever and model, the paired Δ of each seed (dots) and their mean (bar), against ±2 study sd."
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from cti_nb.visualize import save_figure
+    panels = [(0, 'Δ seed mIoU, official CAMs (pts)'), (1, 'Δ seed mIoU, no affinity (pts)'),
+              (len(LEVER_COLUMNS), 'Δ class-token cosine, last third')]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.42 * len(deltas) + 1.4), sharey=True,
+                             squeeze=False)
+    y = np.arange(len(deltas))[::-1]
+    for ax, (col, title) in zip(axes[0], panels):
+        for yi, (_, per_col, sds) in zip(y, deltas):
+            d = per_col[col]
+            if np.isfinite(sds[col]): ax.plot([-2 * sds[col], 2 * sds[col]], [yi, yi], color='0.85', lw=7,
+                                              solid_capstyle='butt', zorder=0)
+            if d:
+                ax.barh(yi, np.mean(list(d.values())), height=0.5, color='C0', alpha=0.55)
+                ax.plot(list(d.values()), [yi] * len(d), 'o', color='C3', ms=3.5)
+        ax.axvline(0, color='k', lw=0.8)
+        ax.set_title(title, fontsize=9); ax.tick_params(labelsize=8)
+    axes[0, 0].set_yticks(y); axes[0, 0].set_yticklabels([n for n, _, _ in deltas], fontsize=8)
+    fig.suptitle('lever screens vs the reference re-run (reference: vs the committed study); grey: ±2 sd of the '
+                 "study's seeds; synthetic benchmark", fontsize=9)
+    fig.tight_layout()
+    path = save_figure(fig, out_dir, 'levers')[0]
+    plt.close(fig)
+    return path
 
 
 # %% ../nbs/09_reproduce.ipynb #10368220
