@@ -24,8 +24,9 @@ from .core import CTIError, Config, env_info, save_json
 __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'PRETRAIN_SEED', 'LEVERS', 'LEVER_COLUMNS', 'Profile', 'get_profile',
            'load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score',
            'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'cam_recipe_name',
-           'affinity_layers_of', 'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'last_third',
-           'loss_term_sizes', 'screen_lever', 'lever_report', 'study_claims', 'claims_markdown', 'rerender_claims']
+           'affinity_layers_of', 'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'class_token_cosine',
+           'last_third', 'loss_term_sizes', 'screen_lever', 'lever_report', 'study_claims', 'claims_markdown',
+           'rerender_claims']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -669,6 +670,8 @@ LEVERS = {
     'size80': Lever(doc='80 px images (10 x 10 patches) instead of 64 px (8 x 8), fine-tuned from the 64 px '
                         'pretraining (patch positions resized bicubically, as for DeiT at another resolution)',
                     size=80, train_set=('img_size=80',)),
+    'pretrain101': Lever(doc='another pretraining run (training seed 101 instead of 100, the same unbiased images): how '
+                             'much the study depends on its one pretraining run', pretrain_set=('seed=101',)),
     'weights10': Lever(doc='the CTI loss weights x10 (background 1.0, intra 10, cross 10)', variants=('cti',),
                        train_set=('weights=(1.0,10.0,10.0)',)),
     'infuse2': Lever(doc='infusion after block 2 instead of block 1 (of 6)', variants=('cti',),
@@ -681,8 +684,9 @@ LEVERS = {
 }
 
 
-def _token_cosine(runs: dict, root: str, n_images: int) -> dict:
-    "{variant: {seed: per-block mean class-token cosine}} on the first `n_images` val images (as the study does)."
+def class_token_cosine(runs: dict, root: str | os.PathLike, n_images: int) -> dict:
+    """{variant: {seed: per-block mean pairwise cosine of the foreground class tokens}} of the runs {variant: {seed:
+    run}}, on the first `n_images` val images of the dataset at `root` (the study's token-similarity measure)."""
     from cti_nb.train import load_run
     from cti_nb.visualize import token_similarity_per_layer
     samples = figure_samples(root, 'val', n=n_images, multi_class=False)
@@ -726,7 +730,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
                                roots, force, runs_dir=here / 'runs' if lv.pretrain_set else None)
     with _Stage(timings, 'train'): runs = _stage_train(lprof, here, roots, force, init)
     _, _, metrics = _stage_cams_eval_pseudo(lprof, here, roots, runs, force, timings)
-    with _Stage(timings, 'tokens'): tokens = _token_cosine(runs[lv.dataset], roots[lv.dataset], prof.tsne_images)
+    with _Stage(timings, 'tokens'): tokens = class_token_cosine(runs[lv.dataset], roots[lv.dataset], prof.tsne_images)
     rec = {'lever': lever, **lv.to_dict(), 'profile': prof.name,
            'command': f'cti-nb reproduce --profile {prof.name} --lever {lever}', 'metrics': metrics,
            'token_similarity': tokens,
