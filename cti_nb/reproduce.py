@@ -742,7 +742,8 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
                              for v, by_seed in runs[lv.dataset].items()},
            'pretrain': init, 'environment': env_info(),
            'wall_clock_s': {**timings, 'total': round(time.perf_counter() - t0, 2)},
-           'note': 'A screen on the built-in synthetic benchmark, not VOC/COCO; compare with the study on the same seeds.'}
+           'note': 'A screen on the built-in synthetic benchmark, not VOC/COCO; levers.md compares it with the reference '
+                   'lever on the same seeds.'}
     out_dir = Path(out) / prof.name
     path = save_json(rec, out_dir / 'levers' / f'{lever}.json')
     report = lever_report(out_dir)
@@ -822,7 +823,6 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
 
 def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
     "levers.png: per lever and model, the paired Δ of each seed (dots) and their mean (bar), against ±2 study sd."
-    import matplotlib
     import matplotlib.pyplot as plt
     from cti_nb.visualize import save_figure
     panels = [(0, 'Δ seed mIoU, official CAMs (pts)'), (1, 'Δ seed mIoU, no affinity (pts)'),
