@@ -25,8 +25,8 @@ __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'PRETRAIN_SEED', 'LEVERS'
            'load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score',
            'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'cam_recipe_name',
            'affinity_layers_of', 'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'class_token_cosine',
-           'last_third', 'loss_term_sizes', 'screen_lever', 'lever_report', 'study_claims', 'claims_markdown',
-           'rerender_claims']
+           'last_third', 'loss_term_sizes', 'screen_lever', 'lever_report', 'replicate_markdown', 'study_claims',
+           'claims_markdown', 'rerender_claims']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -659,19 +659,23 @@ class Lever(Config):
     dataset: str = 'synth-voc'
     variants: tuple = ('baseline', 'cti')
     seeds: tuple = (0, 1)
+    replicate: bool = False      # the study's configuration itself, from another pretraining run
 
 
 LEVERS = {
     'reference': Lever(doc="the study's own configuration, re-run on this machine: every other lever is compared with it "
-                           '(same pretraining run, same seeds); it is compared with the committed study'),
+                           '(same pretraining run, same seeds); it is compared with the committed study',
+                       replicate=True),
     'depth9': Lever(doc='9 blocks instead of 6, with its own pretraining; infusion after block 2 and the training CAM '
                         'on the last 5 blocks keep the official proportions (infusion after block 3 of 12, last 6)',
                     train_set=('depth=9', 'infuse_after=2', 'n_layers=5'), pretrain_set=('depth=9',)),
     'size80': Lever(doc='80 px images (10 x 10 patches) instead of 64 px (8 x 8), fine-tuned from the 64 px '
                         'pretraining (patch positions resized bicubically, as for DeiT at another resolution)',
                     size=80, train_set=('img_size=80',)),
-    'pretrain101': Lever(doc='another pretraining run (training seed 101 instead of 100, the same unbiased images): how '
-                             'much the study depends on its one pretraining run', pretrain_set=('seed=101',)),
+    **{f'pretrain{s}': Lever(doc=f'another pretraining run (training seed {s} instead of 100, the same unbiased images): '
+                                 'how much the study depends on its one pretraining run', pretrain_set=(f'seed={s}',),
+                             replicate=True)
+       for s in (101, 102, 103)},
     'weights10': Lever(doc='the CTI loss weights x10 (background 1.0, intra 10, cross 10)', variants=('cti',),
                        train_set=('weights=(1.0,10.0,10.0)',)),
     'infuse2': Lever(doc='infusion after block 2 instead of block 1 (of 6)', variants=('cti',),
@@ -815,10 +819,49 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
             cells.append(f'{np.mean(mins):.1f}' if mins else '—')
             lines.append(f"| `{name}` | {MODEL_NAMES.get(v, v)} | {', '.join(map(str, rec['seeds']))} | "
                          + ' | '.join(cells) + ' |')
+    reps = [('committed study', study[0])] + [(f'`{n}`', r['metrics']) for n, r in
+                                              sorted(recs.items(), key=lambda kv: order.get(kv[0], 99)) if r.get('replicate')]
     with atomic_path(out_dir / 'levers.md') as tmp:
-        tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs + ['', '![levers](levers.png)']) + '\n')
+        tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs + ['', '![levers](levers.png)', '']
+                                 + replicate_markdown(reps)) + '\n')
     _plot_lever_deltas(deltas, out_dir)
     return out_dir / 'levers.md'
+
+
+def replicate_markdown(replicates: list, dataset: str = 'synth-voc') -> list[str]:
+    """The headline claim with the pretraining run as the unit: per replicate (name, metric records) of the study's
+    configuration, MCTformer-V2 and CTI seed mIoU (mean over the seeds all replicates share), then `claim_verdict`
+    across the replicates' means. Markdown lines (empty with fewer than two replicates)."""
+    recipes = ('official', 'no affinity')
+    vals = {(n, v, c): metric_values(m, dataset, v, 'seed', 'mIoU', c) for n, m in replicates
+            for v in ('baseline', 'cti') for c in recipes}
+    vals = {k: x for k, x in vals.items() if x}
+    names = [n for n, _ in replicates if all((n, v, c) in vals for v in ('baseline', 'cti') for c in recipes)]
+    if len(names) < 2: return []
+    seeds = sorted(set.intersection(*[set(x) for k, x in vals.items() if k[0] in names]))
+    if not seeds: return []
+    mean = {k: float(np.mean([x[s] for s in seeds])) for k, x in vals.items() if k[0] in names}
+    out = [f'Replicates of the study\'s configuration, one pretraining run each ({dataset}, seed mIoU, mean over fine-tune '
+           f"seeds {', '.join(map(str, seeds))}); the claim CTI > MCTformer-V2 is then judged with the pretraining run "
+           'as the unit (two-sd rule across the runs\' means).', '',
+           '| pretraining run | MCTformer-V2, official | CTI, official | Δ | MCTformer-V2, no affinity | CTI, no affinity | Δ |',
+           '|---|---|---|---|---|---|---|']
+    for n in names:
+        cells = []
+        for c in recipes:
+            b, t = mean[(n, 'baseline', c)], mean[(n, 'cti', c)]
+            cells += [f'{b:.1f}', f'{t:.1f}', f'{t - b:+.1f}']
+        out.append(f'| {n} | ' + ' | '.join(cells) + ' |')
+    out.append('')
+    for c in recipes:
+        for goal in (0.0, 3.0):
+            r = claim_verdict([mean[(n, 'cti', c)] for n in names], [mean[(n, 'baseline', c)] for n in names],
+                              min_diff=goal)
+            verdict = {True: 'reproduced', False: 'not reproduced', None: 'n/a'}[r['reproduced']]
+            out.append(f"- CTI > MCTformer-V2{' + 3' if goal else ''} ({c}), n = {len(names)} pretraining runs: "
+                       f"{r['mean_a']:.1f} ± {r['sd_a']:.1f} vs {r['mean_b']:.1f} ± {r['sd_b']:.1f}, d = {r['d']:.1f}, "
+                       f"2 × pooled sd = {2 * r['pooled_sd']:.1f}: **{verdict}**")
+    return out
 
 
 def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
