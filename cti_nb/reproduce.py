@@ -762,13 +762,12 @@ LEVER_COLUMNS = (('seed mIoU, official', 'seed', 'mIoU', 'official'),
                  ('context FP, no affinity', 'seed', 'context_fp', 'no affinity'))
 
 
-def _lever_cell(lever: dict, other: dict) -> str:
-    """'lever mean (other's mean, Δ)' over the seeds both have; when the lever has more seeds, their paired means are
-    named with the seeds; the lever alone when the other side has none of its seeds."""
+def _lever_cell(lever: dict, other: dict, f: int = 1) -> str:
+    """'lever mean (other's mean, Δ)' over the seeds both have, with `f` decimals; when the lever has more seeds,
+    their paired means are named with the seeds; the lever alone when the other side has none of its seeds."""
     if not lever: return '—'
     both = sorted(set(lever) & set(other))
     m = float(np.mean(list(lever.values())))
-    f = 3 if abs(m) < 1 else 1          # cosines in [0, 1] get three decimals, percentages one
     if not both: return f'{m:.{f}f}'
     d = float(np.mean([lever[s] - other[s] for s in both]))
     mo = float(np.mean([other[s] for s in both]))
@@ -810,7 +809,8 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
                     + (f", pretraining {list(rec['pretrain_set'])}" if rec['pretrain_set'] else '') + ')')
         for v in rec['variants']:
             mine, theirs = _lever_values(rec['metrics'], rec['token_similarity'], ds, v), _lever_values(*other, ds, v)
-            cells = [_lever_cell(a, b) for a, b in zip(mine, theirs)]
+            cells = [_lever_cell(a, b, 3 if i == len(LEVER_COLUMNS) else 1)   # the cosine: 3 decimals
+                     for i, (a, b) in enumerate(zip(mine, theirs))]
             deltas.append((f'{name} · {MODEL_NAMES.get(v, v)}', [{s: a[s] - b[s] for s in a if s in b}
                                                                  for a, b in zip(mine, theirs)],
                            [np.std(list(x.values()), ddof=1) if len(x) > 1 else np.nan
