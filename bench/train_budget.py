@@ -3,7 +3,8 @@
     .venv/bin/python bench/train_budget.py runs/reproduce/full
 
 A run's time is `cti_nb.train.train_seconds` (the log's segments added over resumes). Each run's torch thread count
-comes from its config.json: one-thread runs add up to single-thread CPU-minutes. Runs renamed aside (`*.replaced-*`) and segmenter runs are skipped."""
+comes from its config.json: one-thread runs add up to single-thread CPU-minutes. Runs renamed aside
+(`*.replaced-*`) and segmenter runs are skipped."""
 from __future__ import annotations
 
 import argparse
