@@ -16,8 +16,10 @@ __all__ = ['COMMANDS', 'main', 'bench_cli']
 
 # %% ../nbs/11_cli.ipynb #9ffbe8c3
 COMMANDS = {
-    'synth': ('cti_nb.synthetic:synth_cli', 'generate the synthetic benchmark (synth-voc / synth-coco)'),
+    'synth': ('cti_nb.synthetic:synth_cli', 'generate synthetic data: synth-voc / synth-coco benchmarks, synth-in pretraining set'),
     'coco-masks': ('cti_nb.data:coco_masks_cli', 'build class masks + labels from COCO instances_*.json'),
+    'pretrain': ('cti_nb.pretrain:pretrain_cli', 'pretrain the synth-in backbone (the ImageNet analogue) or '
+                 '--eval-only its top-1'),
     'train': ('cti_nb.train:train_cli', 'train baseline / ablation rows / CTI (use torchrun for DDP)'),
     'cams': ('cti_nb.cam:cams_cli', 'write seed CAMs (one pickle-free .npz per image, resumable)'),
     'evaluate': ('cti_nb.evaluate:evaluate_cli', 'threshold sweep of seed CAMs or evaluation of PNG masks'),

@@ -17,8 +17,9 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from .core import CTIError, load_torch
 
 # %% auto #0
-__all__ = ['Attention', 'Block', 'PatchEmbed', 'CTIOutput', 'PrefixState', 'CTIModel', 'infer_config', 'load_state_dict_strict',
-           'load_official', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit']
+__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'Attention', 'Block', 'PatchEmbed', 'CTIOutput', 'PrefixState', 'CTIModel',
+           'infer_config', 'load_state_dict_strict', 'load_official', 'resolve_backbone_file',
+           'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit']
 
 # %% ../nbs/03_model.ipynb #27a55f86
 class Attention(nn.Module):
@@ -170,8 +171,9 @@ class CTIModel(nn.Module):
                                  conv_stem=conv_stem, cam_layers=cam_layers)
         self.num_classes, self.img_size, self.patch_size = num_classes, img_size, patch_size
         self.embed_dim, self.depth, self.has_bg_token, self.has_tokenizer = embed_dim, depth, bg_token, tokenizer
-        # default inference layers: all blocks (CTI); the official MCTformer-V2 CAM fuses the last 3 blocks
-        self.cam_layers = cam_layers if cam_layers is not None else (None if tokenizer else min(3, depth))
+        # default inference layers follow the variant, not the tokenizer switch: all blocks for every row with a
+        # background token (CTI, infer_trm.py), the last 3 for MCTformer-V2 (its official CAM)
+        self.cam_layers = cam_layers if cam_layers is not None else (None if bg_token else min(3, depth))
         C, D, P = num_classes, embed_dim, num_classes + int(bg_token)
         self.num_tokens, self.grid0 = P, img_size // patch_size
         N = self.grid0 ** 2
@@ -376,6 +378,46 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
     load_state_dict_strict(net, sd)
     return net.eval()
 
+# %% ../nbs/03_model.ipynb #5aeb7eb1
+WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
+# name -> file in WEIGHTS_DIR and its pinned sha256. Empty until the synth-in backbone reaches its accuracy gate
+# (see 05b_pretrain); the loading path below is exercised by the tests with a temporary entry.
+SHIPPED_BACKBONES: dict[str, dict] = {}
+
+
+def resolve_backbone_file(src) -> Path:
+    "The file behind a shipped backbone name or a path; a one-line error for anything else."
+    if isinstance(src, str) and src in SHIPPED_BACKBONES: return WEIGHTS_DIR / SHIPPED_BACKBONES[src]['file']
+    p = Path(src)
+    if not p.exists():
+        raise CTIError(f'{src}: no such checkpoint file, nor a shipped backbone name (shipped: '
+                       f'{", ".join(SHIPPED_BACKBONES) or "none yet"})')
+    return p
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+
+def load_backbone_state_dict(src) -> dict:
+    "The state dict behind a shipped name (hash verified), a .safetensors file or a torch checkpoint."
+    f = resolve_backbone_file(src)
+    if isinstance(src, str) and src in SHIPPED_BACKBONES:
+        want = SHIPPED_BACKBONES[src]['sha256']
+        if not f.is_file(): raise CTIError(f'{f}: shipped backbone {src!r} is missing (expected sha256 {want})')
+        got = _sha256(f)
+        if got != want: raise CTIError(f'{f}: sha256 {got} does not match the expected {want} of the shipped '
+                                       f'backbone {src!r} (altered or truncated file)')
+    if f.suffix != '.safetensors': return _unwrap_state_dict(load_torch(f))
+    from safetensors.torch import load_file
+    try: return load_file(str(f))
+    except Exception as e:
+        raise CTIError(f'{f}: not a readable safetensors file ({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+
 # %% ../nbs/03_model.ipynb #0255cfd6
 def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
                            tokenizer: bool = True, grid: tuple | None = None) -> dict:
@@ -443,17 +485,22 @@ def _is_deit_layout(sd: dict) -> bool:
 
 
 def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
-    """Load DeiT ImageNet weights (local file or dict) into `net`; only bg_token, tokenizer and head keep their init.
-    A checkpoint in our layout (a pretraining run's `model.pth`, or its run directory) is first mapped to the DeiT
-    layout by `cti_to_deit_state_dict`, so a pretrained run starts a fine-tune the way DeiT does."""
+    """Load DeiT-layout weights into `net`; only bg_token, tokenizer and head keep their init. The source is a state
+    dict, a file (torch checkpoint or .safetensors), a pretraining run directory, or a shipped name (`synth-in`,
+    hash-verified). A checkpoint in our layout (a run's `model.pth`) is first mapped to the DeiT layout by
+    `cti_to_deit_state_dict`, so a pretrained run starts a fine-tune the way DeiT does."""
     src = path_or_state_dict
     if isinstance(src, (str, Path)) and Path(src).is_dir():
         src = Path(src) / 'model.pth'
         if not src.is_file(): raise CTIError(f'{src.parent}: init run has no model.pth (unfinished run?)')
-    obj = load_torch(src) if isinstance(src, (str, Path)) else src
-    sd = _unwrap_state_dict(obj)
-    if not _is_deit_layout(sd): sd = cti_to_deit_state_dict(sd)
-    missing, _ = net.load_state_dict(deit_to_cti_state_dict(sd, net), strict=False)
-    left = [k for k in missing if not k.startswith(('bg_token', 'tokenizer.', 'head.'))]
-    if left: raise CTIError(f'DeiT checkpoint: missing key {left[0]!r} (expected shape {tuple(net.state_dict()[left[0]].shape)})')
+    sd = load_backbone_state_dict(src) if isinstance(src, (str, Path)) else _unwrap_state_dict(src)
+    try:
+        if not _is_deit_layout(sd): sd = cti_to_deit_state_dict(sd)
+        missing, _ = net.load_state_dict(deit_to_cti_state_dict(sd, net), strict=False)
+        left = [k for k in missing if not k.startswith(('bg_token', 'tokenizer.', 'head.'))]
+        if left: raise CTIError(f'DeiT checkpoint: missing key {left[0]!r} (expected shape '
+                                f'{tuple(net.state_dict()[left[0]].shape)})')
+    except CTIError as e:
+        if isinstance(src, (str, Path)): raise CTIError(f'{resolve_backbone_file(src)}: {e}') from None
+        raise
     return net

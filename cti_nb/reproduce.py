@@ -17,16 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .core import CTIError, Config, env_info, save_json
 
 # %% auto #0
 __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'PRETRAIN_SEED', 'LEVERS', 'LEVER_COLUMNS', 'Profile', 'get_profile',
            'load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score',
-           'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'cam_recipe_name',
-           'affinity_layers_of', 'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'class_token_cosine',
-           'last_third', 'loss_term_sizes', 'screen_lever', 'lever_report', 'replicate_markdown', 'study_claims',
-           'claims_markdown', 'rerender_claims']
+           'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss',
+           'classifier_report', 'training_gates', 'gates_markdown', 'cam_recipe_name', 'affinity_layers_of',
+           'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'class_token_cosine', 'last_third',
+           'loss_term_sizes', 'screen_lever', 'lever_report', 'replicate_markdown', 'study_claims', 'claims_markdown',
+           'rerender_claims']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -55,6 +57,7 @@ class Profile(Config):
     figure_images: int = 4               # images per figure panel
     tsne_images: int = 24                # images whose class tokens feed the t-SNE / similarity figures
     cell_timeout: int = 900              # papermill per-cell timeout (s)
+    gates: dict = dataclasses.field(default_factory=dict)   # thresholds of the training gates (manifest)
 
 
 PROFILES = {
@@ -62,11 +65,13 @@ PROFILES = {
                      pretrain_images=48, pretrain_set=('epochs=1',)),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, size=64,
                      train_set=('epochs=6',), seed_eval_images=200, figure_images=6,
-                     tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2),
+                     tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2,
+                     gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200, size=64,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
                     figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=-1, seg_seeds=(0,), jobs=2,
-                    pretrain_images=4800, pretrain_set=('epochs=8',)),
+                    pretrain_images=4800, pretrain_set=('epochs=8',),
+                    gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
 }
 
 
@@ -286,6 +291,79 @@ def claim_verdict(a, b, direction: int = 1, min_diff: float = 0.0) -> dict:
     ok = None if sp is None else bool(d > 2 * sp and d >= min_diff)
     return {'mean_a': ma, 'mean_b': mb, 'sd_a': sa, 'sd_b': sb, 'n_a': len(a), 'n_b': len(b), 'd': d,
             'pooled_sd': sp, 'reproduced': ok}
+
+# %% ../nbs/09_reproduce.ipynb #01df7e30
+def label_prior_loss(labels: np.ndarray) -> float:
+    "Multi-label soft-margin loss of predicting every class's frequency in `labels` (N, C) for every image."
+    p = np.clip(labels.mean(0), 1e-6, 1 - 1e-6)
+    return float(-(p * np.log(p) + (1 - p) * np.log(1 - p)).mean())
+
+
+@torch.no_grad()
+def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> dict:
+    "Val mAP of a run's class-token logits, its final classification loss and that loss over the label prior."
+    from sklearn.metrics import average_precision_score
+    from cti_nb.data import InferenceDataset, load_dataset
+    from cti_nb.train import TrainConfig, load_run, read_log
+    net, ds = load_run(run), load_dataset(data_root, split)
+    inf = InferenceDataset(ds)
+    scores = np.concatenate([net(torch.stack([inf[i][0] for i in range(j, min(j + 64, len(ds)))])).class_logits.numpy()
+                             for j in range(0, len(ds), 64)])
+    Y = np.stack([ds.labels(i) for i in range(len(ds))])
+    aps = [average_precision_score(Y[:, c], scores[:, c]) for c in range(Y.shape[1]) if Y[:, c].any()]
+    steps = [r for r in read_log(run)[0] if 'loss_cls' in r]
+    cfg = json.loads((Path(run) / 'config.json').read_text())
+    n_terms = 2 * TrainConfig.from_dict({k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}
+                                        ).step_settings().views      # class + patch logits per view
+    final = float(np.mean([r['loss_cls'] for r in steps[-max(1, int(len(steps) * tail)):]])) / n_terms
+    train = load_dataset(data_root, cfg.get('train_split', 'train'))
+    prior = label_prior_loss(np.stack([train.labels(i) for i in range(len(train))]))
+    return {'val_mAP': round(float(np.mean(aps)), 4), 'final_cls_loss': round(final, 4),
+            'label_prior_loss': round(prior, 4), 'cls_loss_ratio': round(final / prior, 4)}
+
+
+def _gate(value, threshold, higher: bool = True) -> dict:
+    ok = None if threshold is None else bool(value >= threshold if higher else value <= threshold)
+    return {'value': value, 'threshold': threshold, 'passed': ok}
+
+
+def training_gates(prof: Profile, roots: dict, runs: dict, metrics: list[dict]) -> dict:
+    "Every gate of a profile, measured: {dataset: {model-seed: {gate: {value, threshold, passed}}}, 'all_passed': ...}."
+    g, out = prof.gates, {}
+    for ds, by_v in runs.items():
+        blob = json.loads((Path(roots[ds]) / 'synth_card.json').read_text())['trivial_mIoU']['centred_blob']
+        for v, by_seed in by_v.items():
+            for seed, run in by_seed.items():
+                rep = classifier_report(run, roots[ds])
+                best = max(m['mIoU'] for m in metrics if m['label'].get('stage') == 'seed' and
+                           m['label']['dataset'] == ds and m['label']['variant'] == v and m['label']['seed'] == int(seed))
+                out.setdefault(ds, {})[f'{v}-s{seed}'] = {
+                    'val_mAP': _gate(rep['val_mAP'], g.get('val_mAP')),
+                    'cls_loss_ratio': _gate(rep['cls_loss_ratio'], g.get('cls_loss_ratio'), higher=False),
+                    'seed_vs_blob': _gate(round(best / blob, 3), g.get('seed_vs_blob') if ds == 'synth-voc' else None),
+                    'detail': {**rep, 'best_seed_mIoU': best, 'centred_blob_mIoU': blob}}
+    for m in metrics:
+        if m['label'].get('stage') == 'seg' and m['label'].get('source') == 'gt':
+            ds = m['label']['dataset']
+            out.setdefault(ds, {})[f"gt-segmenter-s{m['label']['seed']}"] = {
+                'gt_segmenter_mIoU': _gate(m['mIoU'], g.get('gt_segmenter_mIoU') if ds == 'synth-voc' else None)}
+    verdicts = [x['passed'] for d in out.values() for r in d.values() for x in r.values() if isinstance(x, dict)
+                and 'passed' in x and x['passed'] is not None]
+    out['all_passed'] = all(verdicts) if verdicts else None
+    return out
+
+
+def gates_markdown(gates: dict) -> str:
+    "The gates as a table: one row per model and gate."
+    rows = ['| dataset | model | gate | measured | threshold | passed |', '|---|---|---|---|---|---|']
+    for ds, by_model in gates.items():
+        if ds == 'all_passed': continue
+        for model, gs in by_model.items():
+            for name, x in gs.items():
+                if name == 'detail': continue
+                rows.append(f"| {ds} | {model} | {name} | {x['value']} | {'—' if x['threshold'] is None else x['threshold']}"
+                            f" | {'—' if x['passed'] is None else ('yes' if x['passed'] else '**no**')} |")
+    return '\n'.join(rows)
 
 # %% ../nbs/09_reproduce.ipynb #f3aa7776
 def _call(cli, args: list) -> None:
@@ -608,6 +686,8 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figure
     with _Stage(timings, 'segment'): seg, seg_metrics = _stage_segment(prof, work, roots, pseudo, force)
     art = {'profile': prof.name, 'work': str(work.resolve()), 'datasets': roots, 'pretrain': init, 'runs': runs,
            'cams': cams, 'pseudo': pseudo, 'seg': seg, 'metrics': metrics + seg_metrics}
+    with _Stage(timings, 'gates'): gates = training_gates(prof, roots, runs, art['metrics'])
+    art['gates'] = gates
     art_path = save_json(art, work / 'artifacts.json')
     with _Stage(timings, 'figures'): executed = _stage_figures(prof, art_path, out_dir, notebooks, figures_only)
     configs = {ds: {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
@@ -616,12 +696,13 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figure
         configs[ds]['pretrain'] = {str(PRETRAIN_SEED): json.loads((Path(run) / 'config.json').read_text())}
     manifest = {'profile': prof.to_dict(), 'command': ' '.join(['cti-nb reproduce'] + sys.argv[2:]) if
                 sys.argv and sys.argv[0].endswith('cti-nb') else f'reproduce(profile={prof.name!r})',
-                'environment': env_info(), 'seeds': list(prof.seeds), 'wall_clock_s': {**timings,
+                'environment': env_info(), 'seeds': list(prof.seeds), 'gates': gates, 'wall_clock_s': {**timings,
                 'total': round(time.perf_counter() - t_start, 2)}, 'metrics': art['metrics'],
                 'figures': sorted(str(p.relative_to(out_dir)) for p in out_dir.glob('*.png')),
                 'notebooks': [str(Path(p).relative_to(out_dir)) for p in executed], 'train_configs': configs,
                 'note': 'All numbers are on the built-in synthetic benchmark (synth-voc / synth-coco), not VOC/COCO.'}
     path = save_json(manifest, out_dir / 'manifest.json')
+    print(gates_markdown(gates) + f"\ngates all passed: {gates['all_passed']}")
     print(f'\nreproduce {prof.name}: {len(manifest["figures"])} figures and manifest in {out_dir} '
           f'({manifest["wall_clock_s"]["total"]:.0f} s)')
     return path

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -17,23 +18,30 @@ from .core import CTIError, IGNORE_INDEX, atomic_path, save_json
 from .data import save_mask_png
 
 # %% auto #0
-__all__ = ['SHAPES', 'TEXTURES', 'CONTEXTS', 'class_table', 'class_names', 'default_structure', 'render_image', 'generate',
-           'dataset_card', 'format_card', 'synth_cli']
+__all__ = ['SHAPES', 'TEXTURES', 'CONTEXTS', 'IN_SHAPES', 'IN_TEXTURES', 'class_table', 'class_names', 'default_structure',
+           'render_image', 'generate', 'dataset_card', 'format_card', 'synth_cli', 'render_synth_in',
+           'generate_synth_in', 'read_synth_in']
 
 # %% ../nbs/02_synthetic.ipynb #fb7b20ba
 SHAPES = ('disc', 'square', 'triangle', 'star', 'ring', 'cross', 'hexagon', 'diamond')
 TEXTURES = ('striped', 'dotted', 'checkered', 'wavy', 'grainy')
 CONTEXTS = ('water', 'rails')
+# synth-in, the ImageNet analogue: shapes that neither benchmark uses, so its classes are disjoint from theirs
+IN_SHAPES = ('ellipse', 'crescent', 'arrow', 'trapezoid', 'semicircle', 'tshape', 'lshape', 'bowtie')
+IN_TEXTURES = TEXTURES + ('concentric', 'solid')
 
 
 def class_table(kind: str) -> list[tuple[str, str]]:
-    "(shape, texture) of every class: synth-voc 12 classes over 6 shapes x 4 textures, synth-coco 8 x 5 = 40."
+    """(shape, texture) of every class: synth-voc 12 classes over 6 shapes x 4 textures, synth-coco 8 x 5 = 40,
+    synth-in 8 other shapes x 7 textures = 56."""
     if kind == 'synth-voc':
         sh, tx = SHAPES[:6], TEXTURES[:4]
         return [(sh[i % 6], tx[(i % 6 + 2 * (i // 6)) % 4]) for i in range(12)]
     if kind == 'synth-coco':
         return [(s, t) for t in TEXTURES for s in SHAPES]
-    raise CTIError(f'kind={kind!r}: expected synth-voc or synth-coco')
+    if kind == 'synth-in':
+        return [(s, t) for t in IN_TEXTURES for s in IN_SHAPES]
+    raise CTIError(f'kind={kind!r}: expected synth-voc, synth-coco or synth-in')
 
 
 def class_names(kind: str) -> tuple[str, ...]:
@@ -69,11 +77,32 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: fl
         rot = lambda p, a: p @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
         for a in (angle, angle + np.pi / 2):
             cv2.fillPoly(m, [np.round((rot(rect, a) + [cx, cy]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    elif shape in _LOCAL_POLYS:   # synth-in shapes: polygons in the object's frame (units of r), rotated
+        rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+        for pts in _LOCAL_POLYS[shape]:
+            cv2.fillPoly(m, [np.round((np.array(pts) * r @ rot + [cx, cy]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    elif shape == 'ellipse':
+        cv2.ellipse(m, c, (int(r * 16), int(r * 0.5 * 16)), np.degrees(angle), 0, 360, 1, -1, cv2.LINE_8, shift=4)
+    elif shape == 'semicircle':
+        cv2.ellipse(m, c, (int(r * 16), int(r * 16)), np.degrees(angle), 0, 180, 1, -1, cv2.LINE_8, shift=4)
+    elif shape == 'crescent':
+        cv2.circle(m, c, int(r * 16), 1, -1, cv2.LINE_8, shift=4)
+        off = (int(round((cx + 0.45 * r * np.cos(angle)) * 16)), int(round((cy + 0.45 * r * np.sin(angle)) * 16)))
+        cv2.circle(m, off, int(r * 0.8 * 16), 0, -1, cv2.LINE_8, shift=4)
     else: raise CTIError(f'unknown shape {shape!r}')
     return m.astype(bool)
 
 
-def _texture(texture: str, yy, xx, angle: float, period: float, rng) -> np.ndarray:
+_LOCAL_POLYS = {
+    'arrow': [[(-1, -.22), (.15, -.22), (.15, -.6), (1, 0), (.15, .6), (.15, .22), (-1, .22)]],
+    'trapezoid': [[(-1, .6), (1, .6), (.45, -.6), (-.45, -.6)]],
+    'tshape': [[(-1, -.95), (1, -.95), (1, -.45), (-1, -.45)], [(-.25, -.45), (.25, -.45), (.25, 1), (-.25, 1)]],
+    'lshape': [[(-.8, -1), (-.3, -1), (-.3, .5), (.8, .5), (.8, 1), (-.8, 1)]],
+    'bowtie': [[(-1, -.75), (0, -.12), (1, -.75), (1, .75), (0, .12), (-1, .75)]],
+}
+
+
+def _texture(texture: str, yy, xx, angle: float, period: float, rng, centre=(0.0, 0.0)) -> np.ndarray:
     u = xx * np.cos(angle) + yy * np.sin(angle); v = -xx * np.sin(angle) + yy * np.cos(angle)
     w = 2 * np.pi / period
     if texture == 'striped': return np.sin(u * w) > 0
@@ -81,6 +110,8 @@ def _texture(texture: str, yy, xx, angle: float, period: float, rng) -> np.ndarr
     if texture == 'checkered': return (np.sin(u * w) > 0) ^ (np.sin(v * w) > 0)
     if texture == 'wavy': return np.sin(u * w + 2.5 * np.sin(v * w * 0.6)) > 0
     if texture == 'grainy': return rng.random(u.shape) > 0.5
+    if texture == 'concentric': return np.sin(np.hypot(xx - centre[0], yy - centre[1]) * w) > 0
+    if texture == 'solid': return np.ones(u.shape, bool)
     raise CTIError(f'unknown texture {texture!r}')
 
 
@@ -165,15 +196,26 @@ def render_image(rng, size: int, table, structure: dict, cooccur_rate=0.7, conte
     return np.clip(img, 0, 255).astype(np.uint8), mask, ctx
 
 # %% ../nbs/02_synthetic.ipynb #005154f9
-def _trivial_miou(masks, labels, C: int, size: int) -> dict:
-    "mIoU (%) of predicting all background, and of a centred disc labelled with the first present class."
+def _oracle_cam(mask: np.ndarray, C: int, grid: int) -> np.ndarray:
+    "The best CAM a `grid` x `grid` patch grid allows: each patch's true class fractions, upsampled, then argmax."
+    S = mask.shape[0]
+    onehot = (mask[..., None] == np.arange(C + 1)).astype(np.float32)      # ignored pixels count for no class
+    fractions = cv2.resize(onehot, (grid, grid), interpolation=cv2.INTER_AREA)
+    return cv2.resize(fractions, (S, S), interpolation=cv2.INTER_LINEAR).argmax(-1).astype(np.uint8)
+
+
+def _trivial_miou(masks, labels, C: int, size: int, grid: int | None = None) -> dict:
+    """mIoU (%) of predicting all background, of a centred disc labelled with the first present class and, with
+    `grid`, of the oracle CAM at that patch grid (what the grid itself allows)."""
     yy, xx = np.mgrid[0:size, 0:size]
     blob = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.25 * size) ** 2
-    conf = {k: np.zeros((C + 1, C + 1), np.int64) for k in ('all_background', 'centred_blob')}
+    names = ['all_background', 'centred_blob'] + ([f'oracle_cam_{grid}x{grid}'] if grid else [])
+    conf = {k: np.zeros((C + 1, C + 1), np.int64) for k in names}
     for m, y in zip(masks, labels):
         present = np.nonzero(y)[0]
         preds = {'all_background': np.zeros_like(m),
                  'centred_blob': np.where(blob, present[0] + 1 if len(present) else 0, 0).astype(np.uint8)}
+        if grid: preds[names[2]] = _oracle_cam(m, C, grid)
         v = m != IGNORE_INDEX
         for k, p in preds.items():
             conf[k] += np.bincount(m[v].astype(int) * (C + 1) + p[v], minlength=(C + 1) ** 2).reshape(C + 1, C + 1)
@@ -255,7 +297,7 @@ def dataset_card(kind, names, structure, stats, size, config) -> dict:
                          'context_rates': ctx_rates},
             'class_frequency': {n: float(f) for n, f in zip(names, freq)},
             'cooccurrence': co.round(4).tolist(), 'foreground_fraction': round(fg, 4),
-            'trivial_mIoU': _trivial_miou(stats['masks'], stats['labels'], C, size)}
+            'trivial_mIoU': _trivial_miou(stats['masks'], stats['labels'], C, size, grid=size // 8)}
 
 
 def format_card(card: dict) -> str:
@@ -273,22 +315,103 @@ def format_card(card: dict) -> str:
                      f" / {card['config']['context_noise']:.2f})")
     lines.append(f"  foreground fraction {card['foreground_fraction']:.3f}; trivial mIoU: all background "
                  f"{card['trivial_mIoU']['all_background']:.1f}%, centred blob {card['trivial_mIoU']['centred_blob']:.1f}%")
+    for k, v in card['trivial_mIoU'].items():
+        if k.startswith('oracle_cam_'):
+            lines.append(f"  oracle CAM at the {k[11:]} patch grid (patch 8; each patch's true class fractions, upsampled):"
+                         f" {v:.1f}%")
     if 'generation' in card: lines.append(f"  generated at {card['generation']['images_per_second']:.0f} images/s")
     return '\n'.join(lines)
 
 
 def synth_cli(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog='cti-nb synth', description='Generate the synthetic benchmark (VOC / COCO layout).')
-    p.add_argument('--kind', default='synth-voc', choices=['synth-voc', 'synth-coco'])
+    p = argparse.ArgumentParser(prog='cti-nb synth', description='Generate a synthetic data set: the WSSS benchmark '
+                                '(synth-voc in the VOC layout, synth-coco in the COCO layout) or synth-in, the '
+                                'single-label ImageNet analogue the shipped backbone is pretrained on.')
+    p.add_argument('--kind', default='synth-voc', choices=['synth-voc', 'synth-coco', 'synth-in'],
+                   help='which data set (default: synth-voc)')
     p.add_argument('--out', required=True, help='dataset root to write')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--n-train', type=int, default=3000)
-    p.add_argument('--n-val', type=int, default=500)
-    p.add_argument('--size', type=int, default=96, help='image side in pixels')
-    p.add_argument('--cooccur-rate', type=float, default=0.7)
-    p.add_argument('--context-rate', type=float, default=0.8)
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--seed', type=int, default=0, help='generator seed; same seed, same bytes (default: 0)')
+    p.add_argument('--n-train', type=int, default=None,
+                   help='train images (default: 3000; synth-in 20000)')
+    p.add_argument('--n-val', type=int, default=None, help='val images (default: 500; synth-in 2000)')
+    p.add_argument('--size', type=int, default=None, help='image side in pixels (default: 96; synth-in 80)')
+    p.add_argument('--cooccur-rate', type=float, default=0.7,
+                   help='P(partner present | class of a co-occurring pair present) (default: 0.7; not synth-in)')
+    p.add_argument('--context-rate', type=float, default=0.8,
+                   help='P(context region drawn | its context class present) (default: 0.8; not synth-in)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar (batch runs)')
     a = p.parse_args(argv)
-    generate(a.kind, a.out, a.seed, a.n_train, a.n_val, a.size, a.cooccur_rate, a.context_rate,
+    if a.kind == 'synth-in':
+        generate_synth_in(a.out, a.seed, a.n_train or 20000, a.n_val or 2000, a.size or 80, progress=not a.no_progress)
+        return 0
+    generate(a.kind, a.out, a.seed, a.n_train or 3000, a.n_val or 500, a.size or 96, a.cooccur_rate, a.context_rate,
              progress=not a.no_progress)
     return 0
+
+# %% ../nbs/02_synthetic.ipynb #388fef3d
+def render_synth_in(rng, size: int, table) -> tuple[np.ndarray, int]:
+    "(image (S,S,3) uint8, class index) of one synth-in image: one dominant object of a random class on clutter."
+    label = int(rng.integers(len(table)))
+    shape, texture = table[label]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img = _background(rng, size)
+    r = rng.uniform(0.16, 0.34) * size
+    cx, cy = rng.uniform(r * 0.7, size - r * 0.7, 2)
+    m = _shape_mask(shape, size, cx, cy, r, rng.uniform(0, 2 * np.pi))
+    col = _hsv_to_rgb(rng.random(), rng.uniform(0.4, 0.95), rng.uniform(0.5, 0.95))   # any hue: colour is no cue
+    col2 = col * rng.uniform(0.25, 0.5) if rng.random() < 0.5 else col * 0.35 + 160
+    pat = _texture(texture, yy, xx, rng.uniform(0, np.pi), size * rng.uniform(0.06, 0.11), rng, (cx, cy))
+    img[m] = np.where(pat[m][:, None], col[None], col2[None])
+    return np.clip(img, 0, 255).astype(np.uint8), label
+
+# %% ../nbs/02_synthetic.ipynb #3ff90861
+def _encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode('.jpg', img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes()
+
+
+def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, n_val: int = 2000, size: int = 80,
+                      jpeg_quality: int = 95, progress: bool = True, verbose: bool = True) -> Path:
+    "Write synth-in (images, one `image_id class_index` list per split, card) under `out`; returns the root."
+    if n_train < 1 or n_val < 1: raise CTIError(f'n_train={n_train}, n_val={n_val}: both must be >= 1')
+    if size < 32: raise CTIError(f'size={size}: expected at least 32 pixels')
+    from tqdm.auto import tqdm
+    table, root, t0, counts = class_table('synth-in'), Path(out), time.perf_counter(), {}
+    for split, n, code in (('train', n_train, 0), ('val', n_val, 1)):
+        lines = []
+        for i in tqdm(range(n), desc=f'synth-in {split}', disable=not progress, leave=False):
+            img, label = render_synth_in(np.random.default_rng([seed, code, i]), size, table)
+            path = root / 'JPEGImages' / f'{split}_{i:06d}.jpg'
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp: tmp.write_bytes(_encode_jpeg(img, jpeg_quality))
+            lines.append(f'{path.stem} {label}\n')
+        counts[split] = np.bincount([int(l.split()[1]) for l in lines], minlength=len(table)).tolist()
+        with atomic_path(root / 'ImageSets' / f'{split}.txt') as tmp: tmp.write_text(''.join(lines))
+    seconds = time.perf_counter() - t0
+    card = {'kind': 'synth-in', 'classes': list(class_names('synth-in')), 'num_classes': len(table),
+            'config': dict(seed=seed, n_train=n_train, n_val=n_val, size=size, jpeg_quality=jpeg_quality),
+            'images_per_class': counts, 'chance_top1': round(1 / len(table), 4),
+            'generation': {'seconds': round(seconds, 2), 'images_per_second': round((n_train + n_val) / seconds, 1)}}
+    save_json(card, root / 'synth_card.json')
+    if verbose: print(f"synth-in: {len(table)} classes, {n_train} train / {n_val} val at {size} px (seed {seed}), "
+                      f"{card['generation']['images_per_second']:.0f} images/s -> {root}")
+    return root
+
+
+def read_synth_in(root, split: str = 'train') -> tuple[list[Path], np.ndarray, list[str]]:
+    "(image paths, class indices, class names) of one synth-in split; one-line errors for a bad root or list."
+    root = Path(root)
+    lst, card = root / 'ImageSets' / f'{split}.txt', root / 'synth_card.json'
+    if not root.is_dir(): raise CTIError(f'{root}: synth-in root not found')
+    if not lst.is_file(): raise CTIError(f'{lst}: list not found; expected a synth-in root written by '
+                                         f'`cti-nb synth --kind synth-in` (ImageSets/{split}.txt)')
+    names = json.loads(card.read_text())['classes'] if card.is_file() else list(class_names('synth-in'))
+    paths, labels = [], []
+    for n, line in enumerate(lst.read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) >= len(names):
+            raise CTIError(f'{lst}:{n}: expected "image_id class_index" with 0 <= class_index < {len(names)}, '
+                           f'got {line!r}')
+        paths.append(root / 'JPEGImages' / f'{parts[0]}.jpg'); labels.append(int(parts[1]))
+    if not paths: raise CTIError(f'{lst}: empty list')
+    return paths, np.array(labels, np.int64), names
