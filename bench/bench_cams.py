@@ -99,7 +99,8 @@ def main(argv=None):
     bf16 = rows[2]['vs_official']
     print(table(rows, ['setup', 'images', 'img_s', 'vs_official', 'threads']))
     print(f'fp32 seed_cams vs official: max abs difference {diff:.2e}')
-    print(f"target: seed_cams with bf16 >= 1.5x the official speed: {bf16:.2f}x ({'met' if bf16 >= 1.5 else 'not met'})")
+    print(f"target: seed_cams with bf16 >= 1.5x the official speed: {bf16:.2f}x "
+          f"({'met' if bf16 >= 1.5 else 'not met'})")
     synth = synthetic(a.n_synth, a.batch_synth)
     print(table([synth], ['setup', 'images', 'one_at_a_time_img_s', f'batched_{a.batch_synth}_img_s', 'speedup']))
     print(f"target: batched >= 1.5x one-at-a-time at the synthetic size: {synth['speedup']:.2f}x")

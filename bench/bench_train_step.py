@@ -69,13 +69,14 @@ def side_by_side(steps: int, batch_size: int = 4) -> list[dict]:
         mem = _memory_for(net, s)
         mem.lists = [torch.randn(s.memory_size, mem.dim, generator=torch.Generator().manual_seed(c))
                      for c in range(mem.num_classes)]                     # full memory: the cross pass runs
-        runs.append((name, impl, amp, make_step(net, s, impl, mem, amp=amp, optimizer=make_optimizer(net, 5e-4 * batch_size / 512))))
+        opt = make_optimizer(net, 5e-4 * batch_size / 512)                 # the official lr rule
+        runs.append((name, impl, amp, make_step(net, s, impl, mem, amp=amp, optimizer=opt)))
     times = {name: [] for name, *_ in runs}
     losses = {name: [] for name, *_ in runs}
     for i in range(steps + 1):                                              # step 0: warm-up
         for name, impl, amp, run in runs:
             t0 = time.perf_counter(); out = run(x1, x2, y); dt = time.perf_counter() - t0
-            losses[name].append(float(out['loss']))
+            losses[name].append(float(out['loss'].detach()))
             if i: times[name].append(dt); print(f'  step {i}: {name}: {dt:.2f} s', flush=True)
     base = statistics.median(times[runs[0][0]])
     return [{'case': name, 'impl': impl, 'amp': amp, 'optimizer': 'adamw', 'median_s': statistics.median(times[name]),

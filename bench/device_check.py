@@ -41,7 +41,7 @@ T_START = time.perf_counter()           # the budget counts from the start of th
 GOLD = ROOT / 'tests' / 'data' / 'golden'
 TOL = 1e-4
 # tiny stand-ins of DeiT-S for --dry-run
-TINY_NET = dict(img_size=32, patch_size=8, embed_dim=32, depth=6, num_heads=2, mlp_ratio=2.0)   # s=3, 6 mtatt layers fit
+TINY_NET = dict(img_size=32, patch_size=8, embed_dim=32, depth=6, num_heads=2, mlp_ratio=2.0)  # s=3, 6 layers
 
 
 class Report:
@@ -265,7 +265,7 @@ def ddp_worker(out: str, dry: bool) -> None:
         opt.zero_grad(set_to_none=True)
         out_ = ddp(x1, x2, y, 0)
         _update(out_['loss'], opt)
-        _sync(dev); times.append(time.perf_counter() - ts); losses.append(float(out_['loss']))
+        _sync(dev); times.append(time.perf_counter() - ts); losses.append(float(out_['loss'].detach()))
     if rank == 0:
         save_json({'backend': backend, 'world_size': dist.get_world_size(), 'init_and_first_all_reduce_s': init_s,
                    'step_s': times, 'losses': losses, 'batch_per_rank': B, 'img_size': size}, out)

@@ -283,6 +283,8 @@ def cams_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not Path(a.data_root).is_dir(): raise CTIError(f'{a.data_root}: no such data root directory')
     if a.list and not Path(a.list).is_file(): raise CTIError(f'{a.list}: no such list file')
+    from cti_nb.core import get_device
+    amp_mode(a.amp, get_device(a.device))     # a bad --device / --amp is refused before anything is written
     net = load_net(a.run, a.checkpoint)
     from cti_nb.data import InferenceDataset, load_dataset
     ds = load_dataset(a.data_root, split=a.list or a.split)

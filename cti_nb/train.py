@@ -275,7 +275,7 @@ def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: in
         t0 = time.perf_counter(); out = run(x1, x2, y)
         if cuda: torch.cuda.synchronize(dev)
         dt = time.perf_counter() - t0
-        losses.append(float(out['loss']))
+        losses.append(float(out['loss'].detach()))
         if i >= warmup: times.append(dt)
     return {'impl': impl, 'amp': amp_mode(amp, dev), 'optimizer': 'adamw' if optimizer else None,
             'median_s': float(np.median(times)), 'times': times, 'batch_size': batch_size, 'img_size': img_size,

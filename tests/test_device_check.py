@@ -13,8 +13,9 @@ def test_device_check_dry_run(tmp_path):
     out = tmp_path / 'gpu.json'
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1')
     env.pop('CTI_NB_DEVICE', None)
-    r = subprocess.run(['bash', 'bench/device_check.sh', '--dry-run', '--out', str(out)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=900)
+    # about 2 min on an idle 2-core machine; the budget only bounds the reproduce section (a loaded machine is slower)
+    r = subprocess.run(['bash', 'bench/device_check.sh', '--dry-run', '--budget', '1800', '--out', str(out)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=1900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     for name in ('golden', 'train_step', 'cams', 'ddp', 'reproduce'):      # printed as it goes
         assert f'== {name}' in r.stdout and f'-- {name}: ok' in r.stdout, r.stdout[-4000:]
@@ -35,7 +36,8 @@ def test_device_check_dry_run(tmp_path):
     paths = [r['path'] for r in s['cams']['rows']]
     assert len(paths) == 3 and any('bf16' in p for p in paths) and all(r['img_s'] > 0 for r in s['cams']['rows'])
     d = s['ddp']
-    assert d['backend'] == 'gloo' and d['world_size'] == 1 and len(d['step_s']) >= 2 and d['init_and_first_all_reduce_s'] > 0
+    assert d['backend'] == 'gloo' and d['world_size'] == 1 and len(d['step_s']) >= 2
+    assert d['init_and_first_all_reduce_s'] > 0 and all(v == v for v in d['losses'])
     rep = s['reproduce']
     assert rep['profile'] == 'smoke' and '--device cpu' in rep['command'] and rep['train_devices'] == ['cpu']
     assert {'data', 'train', 'cams', 'segment', 'total'} <= set(rep['wall_clock_s'])
