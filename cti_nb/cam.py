@@ -14,16 +14,27 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import CTIError, atomic_path, save_json
+from .core import AMP_MODES, CTIError, amp_mode, atomic_path, autocast, save_json
 
 # %% auto #0
-__all__ = ['seed_cams', 'save_cam_file', 'load_cam_file', 'save_official_cam_dict', 'read_official_cam_dict', 'read_cams',
-           'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
+__all__ = ['seed_cams', 'official_seed_cams', 'save_cam_file', 'load_cam_file', 'save_official_cam_dict',
+           'read_official_cam_dict', 'read_cams', 'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
 
 # %% ../nbs/06_cam.ipynb #6acaa750
+def _with_bg(cam, C: int):
+    "A CAM of a network without BG token (C channels) gets a zero BG channel in front; C+1 channels pass as they are."
+    import torch
+    if cam.shape[1] == C: return torch.cat([torch.zeros_like(cam[:, :1]), cam], 1)
+    if cam.shape[1] != C + 1:
+        raise CTIError(f'seed_cams: net.cam returned {cam.shape[1]} channels for {C} labels (expected {C + 1} or {C})')
+    return cam
+
+
 def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool = True, n_layers: int | None = None,
-              affinity_layers: int | None = None):
+              affinity_layers: int | None = None, amp: str = 'off'):
     """Seed CAMs (B, C+1, H, W) of the official recipe: net.cam, bilinear up, label mask (BG kept), flip, max_norm.
+    One forward per scale runs the images and their mirror images together, under `torch.inference_mode`; `amp`
+    ('bf16'; 'fp16' on CUDA) autocasts the network, everything after it is float32.
     `affinity_layers` (not official): refine with the patch affinity of the last k blocks only, or none (0)."""
     import torch
     import torch.nn.functional as F
@@ -33,6 +44,7 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
         raise CTIError(f'seed_cams: images must be (B,3,H,W) normalised tensors, got shape {tuple(x.shape)}')
     try: dev = next(net.parameters()).device
     except (StopIteration, AttributeError): dev = torch.device('cpu')
+    mode = amp_mode(amp, dev)
     x = x.to(dev, torch.float32)
     y = torch.as_tensor(np.asarray(labels, dtype=np.float32) if not torch.is_tensor(labels) else labels)
     y = y.to(dev, torch.float32).reshape(x.shape[0], -1)
@@ -41,26 +53,45 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
     mask = torch.cat([torch.ones(B, 1, device=dev), y], 1)[:, :, None, None]
     if not scales: raise CTIError('seed_cams: scales must not be empty')
     total = None
-    with torch.no_grad():
+    with torch.inference_mode():
         for s in scales:
             s = float(s)
             if s <= 0: raise CTIError(f'seed_cams: scale {s} must be > 0')
             xs = x if s == 1.0 else F.interpolate(x, size=(max(1, round(H * s)), max(1, round(W * s))),
                                                    mode='bilinear', align_corners=False)
-            for flipped in ((False, True) if flip else (False,)):
-                v = xs.flip(-1) if flipped else xs
+            v = torch.cat([xs, xs.flip(-1)]) if flip else xs
+            with autocast(mode, dev):
                 # networks that only offer cam(x, n_layers) (e.g. test stand-ins) keep working with the official recipe
                 cam = (net.cam(v, n_layers=n_layers) if affinity_layers is None else
                        net.cam(v, n_layers=n_layers, affinity_layers=affinity_layers))
-                if cam.shape[1] == C: cam = torch.cat([torch.zeros_like(cam[:, :1]), cam], 1)
-                elif cam.shape[1] != C + 1:
-                    raise CTIError(f'seed_cams: net.cam returned {cam.shape[1]} channels for {C} labels '
-                                   f'(expected {C + 1} or {C})')
-                cam = F.interpolate(cam.float(), size=(H, W), mode='bilinear', align_corners=False) * mask
-                if flipped: cam = cam.flip(-1)
-                total = cam if total is None else total + cam
+            cam = F.interpolate(_with_bg(cam, C).float(), size=(H, W), mode='bilinear', align_corners=False)
+            for m in ([cam[:B] * mask, (cam[B:] * mask).flip(-1)] if flip else [cam * mask]):
+                total = m if total is None else total + m
     from cti_nb.losses import max_norm
-    return max_norm(total)
+    return max_norm(total)   # outside inference mode: an ordinary tensor
+
+# %% ../nbs/06_cam.ipynb #4d9c8a05
+def official_seed_cams(net, image, label, scales: Sequence[float] = (1.0,), flip: bool = True,
+                       n_layers: int | None = None):
+    "The official recipe, plainly: one image (3,H,W), one float32 forward per scale and flip under no_grad; (C+1,H,W)."
+    import torch
+    import torch.nn.functional as F
+    from cti_nb.losses import max_norm
+    dev = next(net.parameters()).device
+    x = torch.as_tensor(image).to(dev, torch.float32)[None]
+    y = torch.as_tensor(np.asarray(label, dtype=np.float32)).to(dev).reshape(1, -1)
+    H, W = x.shape[-2:]
+    mask = torch.cat([torch.ones(1, 1, device=dev), y], 1)[:, :, None, None]
+    total = 0
+    with torch.no_grad():
+        for s in scales:
+            xs = x if s == 1.0 else F.interpolate(x, size=(max(1, round(H * s)), max(1, round(W * s))),
+                                                   mode='bilinear', align_corners=False)
+            for flipped in ((False, True) if flip else (False,)):
+                cam = _with_bg(net.cam(xs.flip(-1) if flipped else xs, n_layers=n_layers), y.shape[1])
+                cam = F.interpolate(cam, size=(H, W), mode='bilinear', align_corners=False) * mask
+                total = total + (cam.flip(-1) if flipped else cam)
+    return max_norm(total)[0]
 
 # %% ../nbs/06_cam.ipynb #b338aff5
 _CAM_DTYPES = {'float16': np.float16, 'float32': np.float32}
@@ -160,7 +191,7 @@ def _cam_targets(out_dir: Path, image_id: str, official_format: bool) -> list[Pa
 def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[float] = (1.0,), flip: bool = True,
                   n_layers: int | None = None, affinity_layers: int | None = None, dtype: str = 'float16',
                   official_format: bool = False, batch_size: int = 1, workers: int = 0, device=None, shard: tuple[int, int] | None = None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, amp: str = 'off') -> dict:
     "Write one CAM file per image of `items` (skips done ids; shards by (rank, world)); returns counts."
     import torch
     from tqdm.auto import tqdm
@@ -176,6 +207,7 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
     if device is None and torch.cuda.is_available() and 'LOCAL_RANK' in os.environ:
         device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"   # one GPU per torchrun rank
     dev = get_device(device)
+    amp = amp_mode(amp, dev)
     net = net.to(dev).eval()
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(items, todo), batch_size=None, shuffle=False,
                                          num_workers=workers)
@@ -195,7 +227,7 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
         x = torch.stack([g[0] for g in group])
         y = torch.stack([g[1] for g in group])
         cams = seed_cams(net, x, y, scales=scales, flip=flip, n_layers=n_layers,
-                         affinity_layers=affinity_layers).cpu().numpy()
+                         affinity_layers=affinity_layers, amp=amp).cpu().numpy()
         for b, (_, lab, iid) in enumerate(group):
             if iid != ids[todo[done]]:
                 raise CTIError(f'generate_cams: item id {iid!r} does not match list id {ids[todo[done]]!r}')
@@ -234,11 +266,15 @@ def cams_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--out', required=True, help='output folder for <id>.npz')
     p.add_argument('--scales', type=float, nargs='+', default=[1.0], help='input scales, maps summed (default 1.0)')
     p.add_argument('--no-flip', action='store_true', help='do not add the flipped image')
-    p.add_argument('--n-layers', type=int, default=None, help='blocks used for the class-to-patch attention (default all)')
+    p.add_argument('--n-layers', type=int, default=None, help="blocks used for the class-to-patch attention (default: the network's own setting)")
     p.add_argument('--affinity-layers', type=int, default=None,
                    help='refinement variant (not official): patch affinity of the last K blocks only, 0 = none '
                         '(default: all blocks, the official recipe)')
-    p.add_argument('--dtype', choices=sorted(_CAM_DTYPES), default='float16')
+    p.add_argument('--dtype', choices=sorted(_CAM_DTYPES), default='float16',
+                   help='precision of the stored maps (default float16: half the disk, 1e-3 accuracy)')
+    p.add_argument('--amp', choices=AMP_MODES, default='off',
+                   help='mixed precision of the network: off (default, exact float32), bf16 (CUDA or CPU), fp16 '
+                        '(CUDA only)')
     p.add_argument('--official-format', action='store_true', help='also write the official pickled dict <id>.npy')
     p.add_argument('--batch-size', type=int, default=1, help='images per forward (consecutive equal sizes only)')
     p.add_argument('--workers', type=int, default=2, help='data-loading worker processes')
@@ -247,6 +283,8 @@ def cams_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not Path(a.data_root).is_dir(): raise CTIError(f'{a.data_root}: no such data root directory')
     if a.list and not Path(a.list).is_file(): raise CTIError(f'{a.list}: no such list file')
+    from cti_nb.core import get_device
+    amp_mode(a.amp, get_device(a.device))     # a bad --device / --amp is refused before anything is written
     net = load_net(a.run, a.checkpoint)
     from cti_nb.data import InferenceDataset, load_dataset
     ds = load_dataset(a.data_root, split=a.list or a.split)
@@ -257,10 +295,10 @@ def cams_cli(argv: list[str] | None = None) -> int:
                   f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')
         save_json({'recipe': recipe, 'affinity_layers': a.affinity_layers, 'source': a.run or a.checkpoint, 'data_root': a.data_root,
                    'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip, 'n_layers': a.n_layers,
-                   'dtype': a.dtype, 'n_images': len(ds)}, out / 'cams.json')
+                   'dtype': a.dtype, 'amp': a.amp, 'n_images': len(ds)}, out / 'cams.json')
     r = generate_cams(net, InferenceDataset(ds), ds.ids, out, scales=a.scales, flip=not a.no_flip,
                       n_layers=a.n_layers, affinity_layers=a.affinity_layers, dtype=a.dtype, official_format=a.official_format,
-                      batch_size=a.batch_size, workers=a.workers, device=a.device, progress=not a.quiet)
+                      batch_size=a.batch_size, workers=a.workers, device=a.device, progress=not a.quiet, amp=a.amp)
     print(f"cams: rank {r['rank']}/{r['world']}: wrote {r['written']}, skipped {r['skipped']} already done "
           f"-> {out}")
     return 0

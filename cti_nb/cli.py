@@ -87,3 +87,6 @@ def bench_cli(argv: list[str] | None = None) -> int:
         rc = subprocess.call([sys.executable, str(s)])
         if rc: return rc
     return 0
+
+# %% ../nbs/11_cli.ipynb #e57e8bc6
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

@@ -21,9 +21,10 @@ from typing import Any, Iterator
 import numpy as np
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CTIError',
-           'voc_palette', 'get_device', 'seed_everything', 'rank_and_world', 'is_main_process', 'atomic_path',
-           'save_json', 'save_torch', 'load_torch', 'Config', 'env_info', 'git_commit']
+__all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AMP_MODES',
+           'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode', 'autocast', 'rank_and_world',
+           'is_main_process', 'atomic_path', 'save_json', 'save_torch', 'load_torch', 'Config', 'env_info',
+           'git_commit']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class CTIError(ValueError):
@@ -70,10 +71,19 @@ def voc_palette(n: int = 256) -> np.ndarray:
 
 # %% ../nbs/00_core.ipynb #e9060e3d
 def get_device(device: str | None = None):
-    "`torch.device(device)` if given, else CUDA when available, else CPU."
+    """`torch.device(device)` if given, else `$CTI_NB_DEVICE` if set, else CUDA when available, else CPU. A CUDA device
+    on a machine without one is a one-line `CTIError`, not a failure deep inside torch."""
     import torch
-    if device: return torch.device(device)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = device or os.environ.get('CTI_NB_DEVICE') or None
+    if not device: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError): raise CTIError(f'--device {device!r}: expected cpu, cuda or cuda:N') from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise CTIError(f'--device {device}: CUDA is not available on this machine (torch {torch.__version__}); '
+                       f'use --device cpu')
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CTIError(f'--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)')
+    return dev
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -85,6 +95,26 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+# %% ../nbs/00_core.ipynb #f82bab1d
+AMP_MODES = ('off', 'bf16', 'fp16')
+
+
+def amp_mode(amp: str | None, device=None) -> str:
+    "The checked mixed-precision mode for `device`: 'off', 'bf16' or 'fp16' (None, '' and 'none' mean 'off')."
+    mode = 'off' if amp in (None, '', 'none') else str(amp)
+    if mode not in AMP_MODES: raise CTIError(f'--amp {amp}: expected off, bf16 or fp16')
+    if mode == 'fp16' and get_device(device).type != 'cuda':
+        raise CTIError('--amp fp16 needs CUDA (float16 with a GradScaler); on CPU use --amp bf16 or --amp off')
+    return mode
+
+
+def autocast(amp: str | None, device=None):
+    "The `torch.autocast` context of a mode on `device` (bfloat16 / float16), or a no-op context for 'off'."
+    import torch
+    mode = amp_mode(amp, device)
+    if mode == 'off': return contextlib.nullcontext()
+    return torch.autocast(get_device(device).type, dtype=torch.bfloat16 if mode == 'bf16' else torch.float16)
 
 # %% ../nbs/00_core.ipynb #d61edf84
 def rank_and_world() -> tuple[int, int]:

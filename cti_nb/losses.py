@@ -52,10 +52,11 @@ def background_cam_loss(cams: torch.Tensor, mtatt: torch.Tensor, affinity: torch
     fg = (mtatt[:, 1:] * fg_cams * labels[:, :, None, None].to(cams.dtype)).max(1)[0]        # (B,h,w)
     bg = mtatt[:, 0] * cams[:, 0]                                                             # (B,h,w)
     dt = torch.float64 if fp64 else torch.float32
-    A = affinity.to(dt)
-    rf = torch.bmm(A, fg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
-    rg = torch.bmm(A, bg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
-    return weight * ((1 - max_norm(rf)) - max_norm(rg)).abs().mean()
+    with torch.autocast(affinity.device.type, enabled=False):   # under --amp the refinement stays in `dt`
+        A = affinity.to(dt)
+        rf = torch.bmm(A, fg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
+        rg = torch.bmm(A, bg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
+        return weight * ((1 - max_norm(rf)) - max_norm(rg)).abs().mean()
 
 # %% ../nbs/04_losses.ipynb #d35486f0
 def intra_infusion_loss(cams: torch.Tensor, cams_intra: torch.Tensor, weight: float = 1.0) -> torch.Tensor:

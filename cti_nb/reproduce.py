@@ -718,6 +718,8 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--force', action='store_true', help='recompute every stage even if its outputs exist')
     p.add_argument('--notebooks', default=None, help='folder of figure notebooks (default: nbs/figures)')
     p.add_argument('--figures', nargs='*', default=None, help='only these figure notebooks (names without .ipynb)')
+    p.add_argument('--device', default=None,
+                   help='device of every stage (cpu, cuda, cuda:1 ...; default: CUDA when available)')
     other = p.add_mutually_exclusive_group()
     other.add_argument('--claims', action='store_true',
                        help="re-judge the profile's (default full) claims from its committed manifest.json and "
@@ -726,6 +728,9 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
                        help='screen one lever of the study (one change, a few seeds) instead of the whole pipeline: '
                             + '; '.join(f'{k}: {v.doc}' for k, v in LEVERS.items()))
     a = p.parse_args(argv)
+    if a.device:   # every stage, training subprocesses included, picks it up through cti_nb.core.get_device
+        from cti_nb.core import get_device
+        os.environ['CTI_NB_DEVICE'] = str(get_device(a.device))
     if a.claims: print(f'claims: {rerender_claims(Path(a.out) / (a.profile or "full"))}')
     elif a.lever: screen_lever(a.lever, a.profile or 'full', a.work, a.out, a.force)
     else: reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures)

@@ -17,8 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import (CTIError, Config, IGNORE_INDEX, get_device, is_main_process, load_torch, save_json,
-                         save_torch, seed_everything)
+from .core import (AMP_MODES, CTIError, Config, IGNORE_INDEX, amp_mode, autocast, get_device, is_main_process,
+                         load_torch, save_json, save_torch, seed_everything)
 from .data import load_dataset, read_mask_png, save_mask_png, to_tensor
 
 # %% auto #0
@@ -168,6 +168,7 @@ class SegConfig(Config):
     num_workers: int = 0
     ckpt_every: int = 200
     device: str = ''
+    amp: str = 'off'                    # off | bf16 | fp16 (fp16: CUDA only, with a GradScaler)
     progress: bool = True
     stop_after: int = 0                 # test hook: stop (with a checkpoint) after this many iterations
 
@@ -206,11 +207,13 @@ def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
 
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
-    from cti_nb.train import EpochSampler, _StopFlag, _init_distributed, _unwrap
+    from cti_nb.train import EpochSampler, _StopFlag, _init_distributed, _unwrap, _update
     cfg = config if isinstance(config, SegConfig) else SegConfig.from_dict(config)
     if not cfg.out: raise CTIError('segmentation config: out (run directory) is required')
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
     device = get_device(cfg.device or None)
+    amp = amp_mode(cfg.amp, device)
+    scaler = torch.amp.GradScaler('cuda') if amp == 'fp16' else None
     rank, world = _init_distributed(device.type)
     seed_everything(cfg.seed)
     ds = load_dataset(cfg.data_root, cfg.split)
@@ -248,8 +251,9 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
             for x, y in loader:
                 lr = poly_lr(cfg.lr, it, cfg.iterations, cfg.power)
                 opt.param_groups[0]['lr'], opt.param_groups[1]['lr'] = lr, cfg.head_lr_mult * lr
-                loss = F.cross_entropy(model(x.to(device)), y.to(device), ignore_index=IGNORE_INDEX)
-                opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+                with autocast(amp, device):
+                    loss = F.cross_entropy(model(x.to(device)), y.to(device), ignore_index=IGNORE_INDEX)
+                opt.zero_grad(set_to_none=True); _update(loss, opt, scaler)
                 it += 1; bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
                 if log: log.write(json.dumps({'iteration': it, 'loss': loss.item(), 'lr': lr}) + '\n'); log.flush()
                 if it % cfg.ckpt_every == 0: save()
@@ -272,17 +276,20 @@ def load_segmenter(run_dir, device: str | None = None) -> DeepLabV2:
     return net.to(get_device(device)).eval()
 
 # %% ../nbs/08_segment.ipynb #69347f2c
-def predict_probs(net: DeepLabV2, image: np.ndarray, scales=(1.0,), flip: bool = True) -> np.ndarray:
-    "Class probabilities (K, H, W) of an RGB image, averaged over scales and flips."
-    x = to_tensor(image)[None].to(next(net.parameters()).device)
+def predict_probs(net: DeepLabV2, image: np.ndarray, scales=(1.0,), flip: bool = True, amp: str = 'off') -> np.ndarray:
+    "Class probabilities (K, H, W) of an RGB image, averaged over scales and flips (network autocast under `amp`)."
+    dev = next(net.parameters()).device
+    x = to_tensor(image)[None].to(dev)
     H, W = image.shape[:2]
     total, n = 0, 0
-    with torch.no_grad():
+    mode = amp_mode(amp, dev)
+    with torch.inference_mode():
         for s in scales:
             xs = x if s == 1 else F.interpolate(x, scale_factor=s, mode='bilinear', align_corners=False)
             for f in ((False, True) if flip else (False,)):
                 v = xs.flip(-1) if f else xs
-                p = net(v).softmax(1)
+                with autocast(mode, dev): logits = net(v)
+                p = logits.float().softmax(1)
                 if f: p = p.flip(-1)
                 total = total + F.interpolate(p, size=(H, W), mode='bilinear', align_corners=False); n += 1
     return (total / n)[0].cpu().numpy()
@@ -301,7 +308,7 @@ def crf_refine(image: np.ndarray, probs: np.ndarray, n_iter: int = 10) -> np.nda
 
 
 def predict(run_dir, data_root, split: str = 'val', out=None, scales=(1.0,), flip: bool = True, crf: bool = False,
-            progress: bool = True) -> Path:
+            progress: bool = True, amp: str = 'off') -> Path:
     "Write palette PNG predictions `<id>.png` of a split into `out` (default RUN/preds_<split>)."
     net = load_segmenter(run_dir)
     ds = load_dataset(data_root, split)
@@ -309,11 +316,12 @@ def predict(run_dir, data_root, split: str = 'val', out=None, scales=(1.0,), fli
     from tqdm.auto import tqdm
     for i in tqdm(range(len(ds)), desc='segment predict', disable=not progress):
         img = ds.image(i)
-        probs = predict_probs(net, img, scales, flip)
+        probs = predict_probs(net, img, scales, flip, amp)
         pred = crf_refine(img, probs) if crf else probs.argmax(0).astype(np.uint8)
         save_mask_png(pred, out / f'{ds.ids[i]}.png')
     post = '+'.join(x for x in (('ms' if len(scales) > 1 else ''), ('crf' if crf else '')) if x) or 'none'
-    save_json({'run': str(run_dir), 'split': split, 'scales': list(scales), 'flip': flip, 'post': post}, out / 'predict.json')
+    save_json({'run': str(run_dir), 'split': split, 'scales': list(scales), 'flip': flip, 'post': post, 'amp': amp},
+              out / 'predict.json')
     return out
 
 # %% ../nbs/08_segment.ipynb #77bffaf4
@@ -328,12 +336,15 @@ def segment_cli(argv: list[str] | None = None) -> int:
     t.add_argument('--init', default='', help='local ResNet weights file for the backbone')
     t.add_argument('--resume', action='store_true'); t.add_argument('--no-progress', action='store_true')
     t.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE', help='override any SegConfig field')
+    amp_help = 'mixed precision: off (default, exact float32), bf16 (CUDA or CPU), fp16 (CUDA only)'
+    t.add_argument('--amp', choices=AMP_MODES, default=None, help=amp_help)
     q = sub.add_parser('predict', help='write palette PNG predictions')
     q.add_argument('--run', required=True); q.add_argument('--data-root', required=True)
     q.add_argument('--split', default='val'); q.add_argument('--out', default=None)
     q.add_argument('--scales', default='1.0', help='comma-separated, e.g. 1.0,0.75,1.25')
     q.add_argument('--no-flip', action='store_true'); q.add_argument('--crf', action='store_true')
     q.add_argument('--no-progress', action='store_true')
+    q.add_argument('--amp', choices=AMP_MODES, default='off', help=amp_help)
     e = sub.add_parser('evaluate', help='mIoU of predictions against the ground truth')
     e.add_argument('--preds', required=True); e.add_argument('--data-root', required=True)
     e.add_argument('--split', default='val'); e.add_argument('--post', default='none'); e.add_argument('--out', default=None)
@@ -341,10 +352,11 @@ def segment_cli(argv: list[str] | None = None) -> int:
     if a.cmd == 'train':
         cfg = seg_config(a.preset, data_root=a.data_root, labels=a.labels, labels_name=a.labels_name, out=a.out,
                          seed=a.seed, init=a.init, progress=not a.no_progress).apply_overrides(a.set)
+        if a.amp: cfg = cfg.override(amp=a.amp)
         print(f'segmentation run in {train_segmenter(cfg, resume=a.resume)}')
     elif a.cmd == 'predict':
         scales = tuple(float(s) for s in a.scales.split(','))
-        print(f'predictions in {predict(a.run, a.data_root, a.split, a.out, scales, not a.no_flip, a.crf, not a.no_progress)}')
+        print(f'predictions in {predict(a.run, a.data_root, a.split, a.out, scales, not a.no_flip, a.crf, not a.no_progress, a.amp)}')
     else:
         from cti_nb.evaluate import evaluate_masks
         ds = load_dataset(a.data_root, a.split)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import (CTIError, Config, atomic_path, env_info, get_device, is_main_process, load_torch,
-                         rank_and_world, save_json, save_torch, seed_everything)
+from .core import (AMP_MODES, CTIError, Config, amp_mode, atomic_path, autocast, env_info, get_device,
+                         is_main_process, load_torch, rank_and_world, save_json, save_torch, seed_everything)
 from .losses import (ClassTokenMemory, background_cam_loss, classification_loss, cross_infusion_loss,
                            intra_infusion_loss)
 
@@ -218,42 +218,70 @@ class CTIStep(nn.Module):
         return fn(self.net, x1, x2, y, self.settings, self.memory, epoch)
 
 
+def _update(loss, optimizer, scaler=None) -> None:
+    "Backward of `loss` and one optimizer step, through the `GradScaler` when there is one (fp16)."
+    if scaler is not None:
+        scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
+    else:
+        loss.backward(); optimizer.step()
+
+
 def make_step(net, settings: StepSettings, impl: str = 'optimised', memory: ClassTokenMemory | None = None,
-              epoch: int = 0) -> Callable:
-    "A closure `run(x1, x2, y) -> dict` doing forward + backward of one step (no optimizer), for benchmarks."
+              epoch: int = 0, amp: str = 'off', optimizer=None) -> Callable:
+    """A closure `run(x1, x2, y) -> dict` doing one step for benchmarks: forward (autocast under `amp`) + backward,
+    and the `optimizer` step when one is given (fp16 through a `GradScaler`)."""
     if memory is None: memory = _memory_for(net, settings)
     step = CTIStep(net, settings, memory, impl)
+    scaler = None
 
     def run(x1, x2, y):
-        out = step(x1, x2, y, epoch)
-        out['loss'].backward()
+        nonlocal scaler
+        mode = amp_mode(amp, x1.device)
+        if optimizer is not None: optimizer.zero_grad(set_to_none=True)
+        with autocast(mode, x1.device): out = step(x1, x2, y, epoch)
+        if optimizer is None: out['loss'].backward(); return out
+        if mode == 'fp16' and scaler is None: scaler = torch.amp.GradScaler('cuda')
+        _update(out['loss'], optimizer, scaler)
         return out
     return run
 
 
 def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: int = 4, img_size: int = 224,
-                   n_steps: int = 5, warmup: int = 1, memory_full: bool = True, seed: int = 0, **model_kw) -> dict:
-    "Median wall time of forward+backward of one step (DeiT-S by default); `impl`='baseline' runs the 1-view baseline."
+                   n_steps: int = 5, warmup: int = 1, memory_full: bool = True, seed: int = 0, amp: str = 'off',
+                   optimizer: bool = False, device: str = 'cpu', **model_kw) -> dict:
+    """Median wall time of one step (DeiT-S by default): forward + backward, plus the AdamW step with `optimizer`,
+    under `amp`, on `device` (peak CUDA memory on a GPU); `impl`='baseline' runs the 1-view baseline."""
     from cti_nb.model import CTIModel
+    dev = get_device(device)
     torch.manual_seed(seed)
     base = impl == 'baseline'
     kw = dict(num_classes=20, img_size=img_size, drop_path=0.1, bg_token=not base, tokenizer=not base)
     kw.update(model_kw)
-    net = CTIModel(**kw).train()
+    net = CTIModel(**kw).train().to(dev)
     s = variant_settings('baseline' if base else variant, views=1 if base else 2)
     mem = _memory_for(net, s)
     if memory_full: mem.lists = [torch.randn(s.memory_size, mem.dim) for _ in range(mem.num_classes)]
-    run = make_step(net, s, 'four-pass' if base else impl, mem)
+    opt = make_optimizer(net, 1e-5) if optimizer else None
+    run = make_step(net, s, 'four-pass' if base else impl, mem, amp=amp, optimizer=opt)
     C = kw['num_classes']
-    x1, x2 = torch.randn(batch_size, 3, img_size, img_size), torch.randn(batch_size, 3, img_size, img_size)
-    y = torch.zeros(batch_size, C); y[torch.arange(batch_size), torch.arange(batch_size) % C] = 1
-    times = []
+    x1, x2 = (torch.randn(batch_size, 3, img_size, img_size, device=dev) for _ in range(2))
+    y = torch.zeros(batch_size, C, device=dev); y[torch.arange(batch_size), torch.arange(batch_size) % C] = 1
+    cuda = dev.type == 'cuda'
+    if cuda: torch.cuda.reset_peak_memory_stats(dev)
+    times, losses = [], []
     for i in range(warmup + n_steps):
         net.zero_grad(set_to_none=True)
-        t0 = time.perf_counter(); run(x1, x2, y); dt = time.perf_counter() - t0
+        if cuda: torch.cuda.synchronize(dev)
+        t0 = time.perf_counter(); out = run(x1, x2, y)
+        if cuda: torch.cuda.synchronize(dev)
+        dt = time.perf_counter() - t0
+        losses.append(float(out['loss'].detach()))
         if i >= warmup: times.append(dt)
-    return {'impl': impl, 'median_s': float(np.median(times)), 'times': times, 'batch_size': batch_size,
-            'img_size': img_size, 'threads': torch.get_num_threads()}
+    return {'impl': impl, 'amp': amp_mode(amp, dev), 'optimizer': 'adamw' if optimizer else None,
+            'median_s': float(np.median(times)), 'times': times, 'batch_size': batch_size, 'img_size': img_size,
+            'images_per_s': batch_size / float(np.median(times)), 'threads': torch.get_num_threads(),
+            'device': str(dev), 'losses': losses,
+            'peak_cuda_mb': torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None}
 
 
 def _memory_for(net, settings: StepSettings) -> ClassTokenMemory:
@@ -341,7 +369,7 @@ class TrainConfig(Config):
     warmup_epochs: float = 5
     warmup_lr: float = 1e-6
     min_lr: float = 1e-5
-    amp: str = 'none'                    # none | bf16 | fp16 (CUDA only)
+    amp: str = 'off'                     # off | bf16 | fp16 (fp16 CUDA only; 'none' = off); see core
     device: str = ''
     # bookkeeping
     ckpt_every_steps: int = 0            # extra mid-epoch checkpoints (0 = only per epoch and on SIGTERM/Ctrl-C)
@@ -384,7 +412,7 @@ class TrainConfig(Config):
         if self.variant not in VARIANTS: bad('variant', f'expected one of {", ".join(VARIANTS)}')
         if self.step_impl not in STEP_IMPLS: bad('step_impl', f'expected one of {", ".join(STEP_IMPLS)}')
         if self.sched not in ('epoch', 'step'): bad('sched', "expected 'epoch' or 'step'")
-        if self.amp not in ('none', 'bf16', 'fp16'): bad('amp', 'expected none, bf16 or fp16')
+        if self.amp not in AMP_MODES + ('none',): bad('amp', 'expected off, bf16 or fp16')
         for k in ('epochs', 'batch_size', 'img_size', 'patch_size', 'embed_dim', 'depth', 'num_heads'):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 1: bad(k, 'expected a positive integer')
         if self.img_size % self.patch_size: bad('img_size', f'must be a multiple of patch_size={self.patch_size}')
@@ -569,8 +597,9 @@ def _gather_rng() -> list:
     return out
 
 # %% ../nbs/05_train.ipynb #6dc26d70
-def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, device=None, split: str = 'eval') -> dict:
-    "Seed mIoU of `net` on dataset `ds` (cti_nb.cam.seed_cams + cti_nb.evaluate.sweep); returns a summary dict."
+def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, device=None, split: str = 'eval',
+                   amp: str = 'off') -> dict:
+    "Seed mIoU of `net` on dataset `ds` (cti_nb.cam.seed_cams under `amp` + cti_nb.evaluate.sweep); a summary dict."
     from cti_nb.cam import seed_cams
     from cti_nb.evaluate import parse_thresholds, seed_result, sweep
     from cti_nb.data import InferenceDataset
@@ -584,7 +613,7 @@ def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, devi
         for i in range(n):
             x, lab, _ = inf[i]
             lab = torch.as_tensor(lab).float()
-            cams = seed_cams(net, x[None].to(dev), lab[None].to(dev))[0].cpu().numpy()
+            cams = seed_cams(net, x[None].to(dev), lab[None].to(dev), amp=amp)[0].cpu().numpy()
             present = np.nonzero(lab.numpy() > 0)[0]
             yield cams[1 + present], present, ds.mask(i)
     try:
@@ -596,7 +625,7 @@ def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, devi
 
 # %% ../nbs/05_train.ipynb #83f31237
 _LOSS_ORDER = ('loss', 'loss_cls', 'loss_bg', 'loss_intra', 'loss_cross')
-_RUNTIME_FIELDS = ('epochs', 'progress', 'num_workers', 'device', 'stop_after_steps', 'ckpt_every_steps',
+_RUNTIME_FIELDS = ('epochs', 'progress', 'num_workers', 'device', 'amp', 'stop_after_steps', 'ckpt_every_steps',
                    'eval_every', 'eval_max_images', 'log_every', 'out', 'data_root')
 
 
@@ -622,8 +651,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     main = rank == 0
     device = get_device(cfg.device or None)
     if device.type == 'cuda' and world > 1: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
-    amp = cfg.amp if device.type == 'cuda' else 'none'
-    if cfg.amp != 'none' and amp == 'none' and main: print(f'amp={cfg.amp} ignored on {device.type} (CUDA only)')
+    amp = amp_mode(cfg.amp, device)
     if cfg.batch_size % world:
         raise CTIError(f'train config batch_size={cfg.batch_size}: not divisible by the world size {world}')
 
@@ -662,7 +690,8 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
         _set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
     if main:
         run.mkdir(parents=True, exist_ok=True)
-        save_json({**cfg.to_dict(), 'world_size': world, 'learning_rate': cfg.learning_rate,
+        save_json({**cfg.to_dict(), 'world_size': world, 'device_used': str(device),
+                   'learning_rate': cfg.learning_rate,
                    'steps_per_epoch': spe, 'env': env_info()}, run / 'config.json')
         save_json({'model': 'CTIModel', 'kwargs': kwargs, 'class_names': list(ds.class_names),
                    'variant': cfg.variant, 'dataset': cfg.dataset}, run / 'model.json')
@@ -706,14 +735,10 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
                 net.train()
                 for it, (x1, x2, y) in enumerate(loader, start=start):
                     x1, x2, y = (t.to(device, non_blocking=True) for t in (x1, x2, y))
-                    with torch.autocast('cuda', dtype=torch.bfloat16 if amp == 'bf16' else torch.float16,
-                                        enabled=amp != 'none'):
+                    with autocast(amp, device):
                         out = fwd(x1, x2, y.float(), epoch)
                     opt.zero_grad(set_to_none=True)
-                    if scaler is not None:
-                        scaler.scale(out['loss']).backward(); scaler.step(opt); scaler.update()
-                    else:
-                        out['loss'].backward(); opt.step()
+                    _update(out['loss'], opt, scaler)
                     gstep += 1
                     if cfg.sched == 'step': sched.step_update(gstep)
                     vals = {k: float(v.detach()) for k, v in out.items() if k.startswith('loss')}
@@ -749,7 +774,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
                     if main:
                         eds = load_dataset(cfg.data_root, split=cfg.eval_split, kind=cfg.dataset)
                         ev = evaluate_seeds(net, eds, cfg.eval_thresholds, cfg.eval_max_images, device,
-                                            split=cfg.eval_split)
+                                            split=cfg.eval_split, amp=amp)
                         erec['seed_eval'] = ev
                         best = extra.get('best')
                         if best is None or ev['mIoU'] > best['mIoU']:
@@ -839,25 +864,33 @@ def plot_losses(run_dir, ax=None, smooth: int = 1, terms=None):
 def train_cli(argv: list[str] | None = None) -> int:
     "`cti-nb train`: train a CTI (or baseline) network; see the notebook for the options."
     p = argparse.ArgumentParser(prog='cti-nb train', description='Train CTI / MCTformer-V2 (baseline) networks.')
-    p.add_argument('--preset', choices=sorted(PRESETS), help='voc, coco, synth-voc, synth-coco')
-    p.add_argument('--data-root', help='dataset root (VOC or COCO layout)')
-    p.add_argument('--out', required=True, help='run directory')
-    p.add_argument('--variant', choices=VARIANTS)
-    p.add_argument('--seed', type=int)
-    p.add_argument('--epochs', type=int)
-    p.add_argument('--batch-size', type=int, help='global batch size')
-    p.add_argument('--lr', type=float)
+    p.add_argument('--preset', choices=sorted(PRESETS),
+                   help='settings to start from: voc, coco (the paper), synth-voc, synth-coco (the synthetic '
+                        'benchmark); required unless --resume of a run')
+    p.add_argument('--data-root', help='dataset root (VOC or COCO layout, or a `cti-nb synth` folder)')
+    p.add_argument('--out', required=True, help='run directory (config.json, log.jsonl, checkpoints/, model.pth)')
+    p.add_argument('--variant', choices=VARIANTS,
+                   help='ablation row: baseline (MCTformer-V2), bgt (+BG token), intra (+I-CTI), cti (default)')
+    p.add_argument('--seed', type=int, help='seed of weights, data order, augmentation and drop path (default 0)')
+    p.add_argument('--epochs', type=int, help="number of epochs (default: the preset's)")
+    p.add_argument('--batch-size', type=int, help='global batch size (split over torchrun processes)')
+    p.add_argument('--lr', type=float, help='learning rate (default: 5e-4 x batch size / 512, the official rule)')
     p.add_argument('--init', help='fine-tune start: DeiT ImageNet checkpoint, or a (pretraining) run directory')
-    p.add_argument('--step', choices=STEP_IMPLS, help='training-step implementation')
-    p.add_argument('--device')
+    p.add_argument('--step', choices=STEP_IMPLS,
+                   help='training-step implementation: optimised (default) or four-pass (the official passes)')
+    p.add_argument('--amp', choices=AMP_MODES + ('none',),
+                   help='mixed precision: off (default, exact float32), bf16 (CUDA or CPU), fp16 (CUDA only, with '
+                        'a GradScaler); weights stay float32')
+    p.add_argument('--device', help='cpu, cuda, cuda:1 ... (default: CUDA when available, else CPU)')
     p.add_argument('--resume', action='store_true', help='continue RUN_DIR from checkpoints/last.pth')
-    p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE', help='override any TrainConfig field')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar (the per-epoch line is printed)')
+    p.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE',
+                   help='override any TrainConfig field, e.g. --set img_size=96 weights=(0.1,1,1)')
     a = p.parse_args(argv)
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     kw = {k: v for k, v in dict(data_root=a.data_root, out=a.out, variant=a.variant, seed=a.seed, epochs=a.epochs,
                                 batch_size=a.batch_size, lr=a.lr, init=a.init, step_impl=a.step,
-                                device=a.device).items() if v is not None}
+                                device=a.device, amp=a.amp).items() if v is not None}
     if a.no_progress: kw['progress'] = False
     cfg_file = Path(a.out) / 'config.json'
     if a.preset is None:
