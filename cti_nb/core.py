@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import errno
 import functools
 import inspect
 import json
@@ -26,8 +27,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LOCK_NAME',
            'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'rank_and_world', 'is_main_process',
-           'atomic_path', 'save_json', 'save_torch', 'load_torch', 'Config', 'env_info', 'git_commit', 'hold_lock',
-           'locked', 'die_with_parent']
+           'atomic_path', 'make_folder', 'save_json', 'save_torch', 'load_torch', 'Config', 'env_info', 'git_commit',
+           'hold_lock', 'locked', 'die_with_parent']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class CTIError(ValueError):
@@ -107,17 +108,37 @@ def is_main_process() -> bool:
 # %% ../nbs/00_core.ipynb #3981d44c
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    "Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed."
+    """Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed. A full disk or
+    an unwritable folder is a `CTIError` naming the file (the previous file, if any, is unchanged)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        make_folder(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS: raise
+        raise CTIError(f'{path}: cannot write ({e.strerror or e}); ' +
+                       ('the previous file is unchanged' if path.exists() else 'nothing was written')) from None
     finally:
-        if tmp.exists(): tmp.unlink()
+        if tmp is not None and tmp.exists(): tmp.unlink()
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
+                 errno.EEXIST}
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    "`mkdir -p folder`; a path that cannot be a folder (a file in the way, no permission) is a one-line `CTIError`."
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS: raise
+        raise CTIError(f'{folder}: cannot create this output folder ({e.strerror or e})') from None
+    return folder
 
 
 def save_json(obj: Any, path: str | os.PathLike, **kw) -> Path:
@@ -274,8 +295,7 @@ _HELD: dict = {}   # lock files this process holds -> nesting depth
 def hold_lock(folder: str | os.PathLike, lock_name: str = LOCK_NAME) -> Iterator[Path]:
     """Hold `<folder>/<lock_name>` (pid, start time, host, command) while the block runs. A live holder makes this
     raise `CTIError` naming it; a dead one's lock is taken over. Yields the lock file's path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     path = (folder / lock_name).resolve()
     if path in _HELD:
         _HELD[path] += 1
