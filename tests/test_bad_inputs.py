@@ -110,7 +110,7 @@ def corrupt_image(data, tmp, run):
 def _write_mask(root, values=None, size=None):
     from cti_nb.data import read_mask_png, save_mask_png
     p = root / 'SegmentationClass' / f'{first_id(root)}.png'
-    m = read_mask_png(p)
+    m = read_mask_png(p).copy()
     if values is not None: m[:4, :4] = values
     if size is not None: m = np.asarray(Image.fromarray(m).resize(size, Image.NEAREST))
     save_mask_png(m, p)
