@@ -1,8 +1,8 @@
 """The bad-input matrix (tests/BAD_INPUTS.md): every row is one bad input to the CLI or the Python API, and each must
-give exactly one line that names the file or value and what was expected (a `CTIError`; exit code 1 on the CLI)."""
+give exactly one line that names the file or value and what was expected (a `CTIError`; exit code 1 on the CLI).
+CLI rows call the console script's `main` in-process (tests/test_*_cli.py cover real processes)."""
 import errno
 import json
-import os
 import platform
 import shutil
 import signal
@@ -16,19 +16,19 @@ from PIL import Image
 
 from cti_nb.core import LOCK_NAME, CTIError, _proc_start, save_json
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ['img_size=32', 'patch_size=8', 'embed_dim=32', 'depth=2', 'num_heads=2', 'infuse_after=0', 'n_layers=1',
         'memory_size=4', 'batch_size=4', 'num_workers=0']
 
 
 def cli(*args) -> str:
-    "Run `cti-nb ARGS` as a user does; assert exit code 1 and one stderr line; return that line."
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1',
-           'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
-    r = subprocess.run([sys.executable, '-c', 'from cti_nb.cli import main; raise SystemExit(main())', *map(str, args)],
-                       capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
-    lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
-    assert r.returncode == 1 and len(lines) == 1, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
+    """Run `cti-nb ARGS` (the console script's `main`, in this process: no interpreter start per row); assert exit
+    code 1 and one stderr line; return that line."""
+    import contextlib, io
+    from cti_nb.cli import main
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out): rc = main([str(a) for a in args])
+    lines = [l for l in err.getvalue().strip().splitlines() if l.strip()]
+    assert rc == 1 and len(lines) == 1, (rc, out.getvalue()[-2000:], err.getvalue()[-3000:])
     return lines[0]
 
 
