@@ -288,8 +288,20 @@ def cams_cli(argv: list[str] | None = None) -> int:
     net = load_net(a.run, a.checkpoint)
     from cti_nb.data import InferenceDataset, load_dataset
     ds = load_dataset(a.data_root, split=a.list or a.split)
-    from cti_nb.core import is_main_process
+    if getattr(net, 'num_classes', ds.num_classes) != ds.num_classes:
+        raise CTIError(f'{a.run or a.checkpoint}: a network of {net.num_classes} classes, but {a.data_root} has '
+                       f'{ds.num_classes}; use the run or checkpoint trained on this dataset')
+    import contextlib
+    from cti_nb.core import hold_lock, is_main_process
     out = Path(a.out)
+    with hold_lock(out) if is_main_process() else contextlib.nullcontext():   # one writer per CAM folder
+        return _write_cams(a, net, ds, out)
+
+
+def _write_cams(a, net, ds, out: Path) -> int:
+    "The work of `cams_cli` once its arguments are checked and its output folder is locked."
+    from cti_nb.core import is_main_process
+    from cti_nb.data import InferenceDataset
     if is_main_process():
         recipe = ('official seed CAM (SPEC 5.1)' if a.affinity_layers is None else
                   f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')

@@ -8,6 +8,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import errno
+import functools
+import inspect
 import json
 import os
 import platform
@@ -15,6 +18,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,9 +26,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AMP_MODES',
-           'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode', 'autocast', 'rank_and_world',
-           'is_main_process', 'atomic_path', 'save_json', 'save_torch', 'load_torch', 'Config', 'env_info',
-           'git_commit']
+           'LOCK_NAME', 'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode', 'autocast',
+           'rank_and_world', 'is_main_process', 'atomic_path', 'make_folder', 'save_json', 'save_torch', 'load_torch',
+           'Config', 'env_info', 'git_commit', 'hold_lock', 'locked', 'die_with_parent']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class CTIError(ValueError):
@@ -133,17 +137,37 @@ def is_main_process() -> bool:
 # %% ../nbs/00_core.ipynb #3981d44c
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    "Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed."
+    """Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed. A full disk or
+    an unwritable folder is a `CTIError` naming the file (the previous file, if any, is unchanged)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        make_folder(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS: raise
+        raise CTIError(f'{path}: cannot write ({e.strerror or e}); ' +
+                       ('the previous file is unchanged' if path.exists() else 'nothing was written')) from None
     finally:
-        if tmp.exists(): tmp.unlink()
+        if tmp is not None and tmp.exists(): tmp.unlink()
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
+                 errno.EEXIST}
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    "`mkdir -p folder`; a path that cannot be a folder (a file in the way, no permission) is a one-line `CTIError`."
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS: raise
+        raise CTIError(f'{folder}: cannot create this output folder ({e.strerror or e})') from None
+    return folder
 
 
 def save_json(obj: Any, path: str | os.PathLike, **kw) -> Path:
@@ -247,3 +271,110 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
         return sha.stdout.strip() + ('+dirty' if dirty else '')
     except (OSError, subprocess.SubprocessError):
         return None
+
+# %% ../nbs/00_core.ipynb #7157385d
+LOCK_NAME = '.cti-nb.lock'
+
+
+def _proc_start(pid: int) -> str | None:
+    "Start time of process `pid` (clock ticks after boot, from /proc), or None where /proc cannot tell."
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError): return None
+
+
+def _lock_alive(holder: dict) -> bool:
+    "Whether the process that wrote a lock record still runs (a lock from another host counts as alive)."
+    pid = holder.get('pid')
+    if not isinstance(pid, int) or pid <= 0: return False
+    if holder.get('host') != platform.node(): return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    start, now = holder.get('start'), _proc_start(pid)
+    return start is None or now is None or start == now
+
+
+def _read_lock(path: Path) -> dict | None:
+    "The record of a lock file; {} for an unreadable one; None when there is none."
+    try: return json.loads(path.read_text())
+    except FileNotFoundError: return None
+    except (OSError, ValueError): return {}
+
+# %% ../nbs/00_core.ipynb #2b8e0af0
+def _try_lock(path: Path, record: dict) -> bool:
+    "Create the lock file holding `record` in one step; False if a lock file exists."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w') as f: f.write(json.dumps(record))
+        try: os.link(tmp, path)
+        except FileExistsError: return False
+        return True
+    finally: os.unlink(tmp)
+
+
+def _holder_text(h: dict) -> str:
+    if not h: return 'an unreadable lock record'
+    return (f"process {h.get('pid')} on {h.get('host')} ({h.get('command', '?')}, since {h.get('since', '?')})")
+
+
+_HELD: dict = {}   # lock files this process holds -> nesting depth
+
+
+@contextlib.contextmanager
+def hold_lock(folder: str | os.PathLike, lock_name: str = LOCK_NAME) -> Iterator[Path]:
+    """Hold `<folder>/<lock_name>` (pid, start time, host, command) while the block runs. A live holder makes this
+    raise `CTIError` naming it; a dead one's lock is taken over. Yields the lock file's path."""
+    folder = make_folder(folder)
+    path = (folder / lock_name).resolve()
+    if path in _HELD:
+        _HELD[path] += 1
+        try: yield path
+        finally: _HELD[path] -= 1
+        return
+    me = {'pid': os.getpid(), 'start': _proc_start(os.getpid()), 'host': platform.node(),
+          'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])[:200] if sys.argv else 'python',
+          'since': time.strftime('%Y-%m-%dT%H:%M:%S')}
+    for _ in range(5):
+        if _try_lock(path, me): break
+        holder = _read_lock(path)
+        if holder is None: continue                       # released meanwhile: try again
+        if holder and _lock_alive(holder):
+            raise CTIError(f'{folder}: in use by {_holder_text(holder)}; wait for it or stop it (lock file {path})')
+        stale = path.with_name(f'{path.name}.stale-{os.getpid()}')
+        try: os.replace(path, stale)
+        except FileNotFoundError: continue
+        if _read_lock(stale) != holder:                    # another process took it over first: give it back
+            with contextlib.suppress(OSError): os.link(stale, path)
+            stale.unlink(missing_ok=True)
+            continue
+        stale.unlink(missing_ok=True)
+        print(f'{folder}: took over the lock of {_holder_text(holder)}, which no longer runs', flush=True)
+    else:
+        raise CTIError(f'{folder}: could not take the lock file {path} (contended); try again')
+    _HELD[path] = 1
+    try: yield path
+    finally:
+        _HELD.pop(path, None)
+        if _read_lock(path) == me: path.unlink(missing_ok=True)
+
+# %% ../nbs/00_core.ipynb #5fa544c0
+def locked(folder_of):
+    "Decorator: run the function under `hold_lock(folder_of(arguments))` (no lock when it returns None)."
+    def deco(fn):
+        sig = inspect.signature(fn)
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            bound = sig.bind(*args, **kw); bound.apply_defaults()
+            folder = folder_of(bound.arguments)
+            if folder is None: return fn(*args, **kw)
+            with hold_lock(folder): return fn(*args, **kw)
+        return wrapper
+    return deco
+
+# %% ../nbs/00_core.ipynb #a64d8782
+def die_with_parent(sig: int = 15) -> None:
+    "In a child process (`preexec_fn`): ask Linux to send `sig` (SIGTERM) when the parent dies; no-op elsewhere."
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, sig)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass

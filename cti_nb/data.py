@@ -84,6 +84,7 @@ class SegDataset:
     def __init__(self, root, split: str = 'train', kind: str = 'auto', skip_bad: bool = False,
                  label_source: str = 'masks', labels_file=None, trust_pickle: bool = False, check_files: bool = True):
         self.root = Path(root)
+        if not self.root.is_dir(): raise CTIError(f'{self.root}: dataset root not found')
         self.kind = detect_layout(self.root) if kind == 'auto' else kind
         if self.kind not in ('voc', 'coco'): raise CTIError(f'kind={kind!r}: expected voc, coco or auto')
         self.split = str(split)

@@ -26,9 +26,9 @@ __all__ = ['PROFILES', 'MODEL_NAMES', 'TABLE_COLUMNS', 'PRETRAIN_SEED', 'LEVERS'
            'load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score',
            'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss',
            'classifier_report', 'training_gates', 'gates_markdown', 'cam_recipe_name', 'affinity_layers_of',
-           'figure_notebooks', 'reproduce', 'reproduce_cli', 'Lever', 'class_token_cosine', 'last_third',
-           'loss_term_sizes', 'screen_lever', 'lever_report', 'replicate_markdown', 'study_claims', 'claims_markdown',
-           'rerender_claims']
+           'figure_notebooks', 'reproduce', 'reproduce_cli', 'metric_drift', 'compare_manifests', 'Lever',
+           'class_token_cosine', 'last_third', 'loss_term_sizes', 'screen_lever', 'lever_report', 'replicate_markdown',
+           'study_claims', 'claims_markdown', 'rerender_claims']
 
 # %% ../nbs/09_reproduce.ipynb #f724d519
 @dataclass
@@ -402,6 +402,15 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
         if isinstance(v, dict): rec[f'{k}_detail'] = v
     return rec
 
+# %% ../nbs/09_reproduce.ipynb #3c9827b3
+from .core import die_with_parent, locked
+
+
+def _work_folder(args: dict) -> Path:
+    "The folder a `reproduce` call locks: WORK/<profile> (its training subprocesses lock their own run directories)."
+    prof = args['profile']
+    return Path(args['work']) / (prof if isinstance(prof, str) else prof.name)
+
 # %% ../nbs/09_reproduce.ipynb #31da6113
 def _synth_data(root: Path, force: bool, **settings) -> str:
     "`cti-nb synth --out root` with `settings` as its flags (kind, seed, n_train, ...), unless already made so."
@@ -507,7 +516,8 @@ def _train_parallel(todo: list, jobs: int) -> None:
             cmd = [sys.executable, '-m', 'cti_nb.train'] + [str(a) for a in args]
             print(f'$ cti-nb train {" ".join(str(a) for a in args)}   [{threads} thread(s), log {run}/train.log]',
                   flush=True)
-            active.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), run, settings, log))
+            active.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            preexec_fn=die_with_parent), run, settings, log))
         time.sleep(1)
         for item in list(active):
             proc, run, settings, log = item
@@ -669,14 +679,17 @@ def _stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=No
     return written
 
 
-def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figures',
+@locked(_work_folder)
+def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
               work: str | os.PathLike = 'runs/reproduce', force: bool = False, notebooks=None,
               figures_only=None) -> Path:
-    "Run the whole pipeline for a profile; returns the path of `figures/<profile>/manifest.json`."
+    """Run the whole pipeline for a profile; returns the path of its `manifest.json`: in `OUT/<profile>/` with `out`
+    (`out='figures'` regenerates the committed profile), else in `WORK/<profile>/figures/`."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
-    out_dir, work = Path(out) / prof.name, Path(work) / prof.name
+    work = Path(work) / prof.name
+    out_dir = Path(out) / prof.name if out else work / 'figures'
     work.mkdir(parents=True, exist_ok=True)
-    t_start, timings = time.perf_counter(), {}
+    t_start, timings, environment = time.perf_counter(), {}, env_info()   # the commit the run starts from
     with _Stage(timings, 'data'): roots = _stage_data(prof, work, force)
     init = {}
     if prof.pretrain_images:
@@ -696,7 +709,7 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike = 'figure
         configs[ds]['pretrain'] = {str(PRETRAIN_SEED): json.loads((Path(run) / 'config.json').read_text())}
     manifest = {'profile': prof.to_dict(), 'command': ' '.join(['cti-nb reproduce'] + sys.argv[2:]) if
                 sys.argv and sys.argv[0].endswith('cti-nb') else f'reproduce(profile={prof.name!r})',
-                'environment': env_info(), 'seeds': list(prof.seeds), 'gates': gates, 'wall_clock_s': {**timings,
+                'environment': environment, 'seeds': list(prof.seeds), 'gates': gates, 'wall_clock_s': {**timings,
                 'total': round(time.perf_counter() - t_start, 2)}, 'metrics': art['metrics'],
                 'figures': sorted(str(p.relative_to(out_dir)) for p in out_dir.glob('*.png')),
                 'notebooks': [str(Path(p).relative_to(out_dir)) for p in executed], 'train_configs': configs,
@@ -713,7 +726,8 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
                                 'benchmark and regenerate every figure (papermill).')
     p.add_argument('--profile', default=None, choices=list(PROFILES),
                    help='smoke (CI), quick (default), full (the study; the default with --lever)')
-    p.add_argument('--out', default='figures', help='figures go to OUT/<profile>/ (default: figures)')
+    p.add_argument('--out', default=None, help='figures and manifest go to OUT/<profile>/ (default: WORK/<profile>/'
+                   'figures; `--out figures` regenerates the committed profile; --claims/--lever: default figures)')
     p.add_argument('--work', default='runs/reproduce', help='data and runs go to WORK/<profile>/')
     p.add_argument('--force', action='store_true', help='recompute every stage even if its outputs exist')
     p.add_argument('--notebooks', default=None, help='folder of figure notebooks (default: nbs/figures)')
@@ -724,6 +738,11 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
     other.add_argument('--claims', action='store_true',
                        help="re-judge the profile's (default full) claims from its committed manifest.json and "
                             'study.json (no models)')
+    p.add_argument('--compare', default=None, metavar='DIR',
+                   help="then compare the run's metrics field by field with DIR/manifest.json (e.g. figures/smoke); "
+                        'exit 1 on any difference')
+    p.add_argument('--tolerance', type=float, default=0.0,
+                   help='with --compare: largest absolute difference of a number that counts as equal (default 0)')
     other.add_argument('--lever', default=None, choices=list(LEVERS),
                        help='screen one lever of the study (one change, a few seeds) instead of the whole pipeline: '
                             + '; '.join(f'{k}: {v.doc}' for k, v in LEVERS.items()))
@@ -731,10 +750,78 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
     if a.device:   # every stage, training subprocesses included, picks it up through cti_nb.core.get_device
         from cti_nb.core import get_device
         os.environ['CTI_NB_DEVICE'] = str(get_device(a.device))
-    if a.claims: print(f'claims: {rerender_claims(Path(a.out) / (a.profile or "full"))}')
-    elif a.lever: screen_lever(a.lever, a.profile or 'full', a.work, a.out, a.force)
-    else: reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures)
+    if a.claims: print(f'claims: {rerender_claims(Path(a.out or "figures") / (a.profile or "full"))}')
+    elif a.lever: screen_lever(a.lever, a.profile or 'full', a.work, a.out or 'figures', a.force)
+    else:
+        path = reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures)
+        if a.compare: return int(bool(compare_manifests(path, a.compare, a.tolerance)))
     return 0
+
+# %% ../nbs/09_reproduce.ipynb #c6ad86ff
+def _metric_id(rec: dict) -> str:
+    "A metric record's identity: its label without the chosen threshold (which is a result)."
+    lab = rec['label']
+    return ' '.join(f'{k}={lab[k]}' for k in sorted(lab) if k != 'threshold' and lab[k] is not None)
+
+
+def _metric_fields(rec: dict) -> dict:
+    "The compared fields of a metric record: the threshold and every value but the file path; details dotted."
+    out = {'threshold': rec['label'].get('threshold')}
+    for k, v in rec.items():
+        if k in ('label', 'file'): continue
+        if isinstance(v, dict): out.update({f'{k}.{kk}': vv for kk, vv in v.items()})
+        else: out[k] = v
+    return out
+
+
+def _same(x, y, tolerance: float) -> bool:
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if num(x) and num(y):
+        return x == y or abs(x - y) <= tolerance or (np.isnan(x) and np.isnan(y))
+    return x == y
+
+
+def metric_drift(new: list[dict], reference: list[dict], tolerance: float = 0.0) -> tuple[list[str], int]:
+    "(one line per difference, number of fields compared) between two lists of metric records matched by label."
+    a, b = ({_metric_id(r): _metric_fields(r) for r in recs} for recs in (new, reference))
+    lines, n = [], 0
+    for key in sorted(set(a) | set(b)):
+        if key not in a: lines.append(f'{key}: only in the reference'); continue
+        if key not in b: lines.append(f'{key}: only in the new run'); continue
+        for f in sorted(set(a[key]) | set(b[key])):
+            x, y = a[key].get(f), b[key].get(f)
+            n += 1
+            if _same(x, y, tolerance): continue
+            delta = f', Δ {x - y:+.3g}' if all(isinstance(v, (int, float)) for v in (x, y)) else ''
+            lines.append(f'{key}: {f} = {x!r}, reference {y!r}{delta}')
+    return lines, n
+
+# %% ../nbs/09_reproduce.ipynb #df36c1ea
+def _manifest_file(path) -> Path:
+    p = Path(path)
+    return p / 'manifest.json' if p.is_dir() or not p.suffix else p
+
+
+def compare_manifests(new, reference, tolerance: float = 0.0, out=print) -> list[str]:
+    """Print every metric difference between two manifests (files, or profile folders holding `manifest.json`), after
+    the commit and environment of each; returns the difference lines (empty = the same numbers)."""
+    man = {}
+    for side, path in (('new', new), ('reference', reference)):
+        f = _manifest_file(path)
+        if not f.is_file():
+            raise CTIError(f'{f}: no {side} manifest; make one with `cti-nb reproduce --profile <name> --out '
+                           f'{f.parent.parent}` (and commit it if it is the reference)')
+        man[side] = json.loads(f.read_text())
+        if not isinstance(man[side], dict) or 'metrics' not in man[side]:
+            raise CTIError(f'{f}: not a reproduce manifest (no metrics)')
+        e = man[side].get('environment') or {}
+        out(f"drift: {side:9} {f}  commit {e.get('git_commit')}, torch {e.get('torch')} with {e.get('torch_threads')} "
+            f"thread(s), {e.get('cpu_count')} CPUs, {e.get('platform')}")
+    lines, n = metric_drift(man['new']['metrics'], man['reference']['metrics'], tolerance)
+    for line in lines: out(f'drift: {line}')
+    out(f'drift: {n} fields of {len(man["reference"]["metrics"])} metric records compared, {len(lines)} differ'
+        f' (tolerance {tolerance:g})' + ('' if lines else ': the same numbers'))
+    return lines
 
 # %% ../nbs/09_reproduce.ipynb #8ff6ea10
 @dataclass

@@ -623,12 +623,31 @@ def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, devi
     res = seed_result(curve, split, n, ds.num_classes + 1)
     return {'mIoU': float(res.miou), 'label': res.label, 'n_images': n, 'selected_on': split}
 
+# %% ../nbs/05_train.ipynb #de47bf50
+from .core import locked
+
+
+def _run_to_lock(args: dict) -> str | None:
+    "The run directory a `train` call locks: its `out` (main process only, since torchrun's ranks share it)."
+    cfg = args['config']
+    out = cfg.out if isinstance(cfg, TrainConfig) else (cfg or {}).get('out')
+    return out if out and is_main_process() else None
+
+
+def _config_changes(saved: TrainConfig, new: TrainConfig, ignore=()) -> list[str]:
+    "`key=requested (the run has saved)` for every setting but `ignore` in which `new` differs from `saved`."
+    a, b = saved.to_dict(), new.to_dict()
+    norm = lambda v: json.dumps(v, sort_keys=True, default=str)   # a tuple equals the list JSON made of it
+    return [f'{k}={b[k]!r} (the run has {a.get(k)!r})' for k in sorted(b)
+            if k not in ignore and norm(a.get(k)) != norm(b[k])]
+
 # %% ../nbs/05_train.ipynb #83f31237
 _LOSS_ORDER = ('loss', 'loss_cls', 'loss_bg', 'loss_intra', 'loss_cross')
 _RUNTIME_FIELDS = ('epochs', 'progress', 'num_workers', 'device', 'amp', 'stop_after_steps', 'ckpt_every_steps',
                    'eval_every', 'eval_max_images', 'log_every', 'out', 'data_root')
 
 
+@locked(_run_to_lock)
 def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     "Train (or, with `resume`, continue) the run in `config.out`; returns the run directory."
     from tqdm.auto import tqdm
@@ -642,6 +661,9 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     if resume and last.exists():
         state = load_torch(last)
         saved = TrainConfig.from_dict(state['config'])
+        changed = _config_changes(saved, cfg, _RUNTIME_FIELDS)
+        if changed: raise CTIError(f'{run}: --resume with other settings than the run was started with: '
+                                   f'{"; ".join(changed)}; resume with the same settings, or train into a new --out')
         cfg = saved.override(**{k: getattr(cfg, k) for k in _RUNTIME_FIELDS})
     elif not resume and last.exists():
         raise CTIError(f'{run}: already holds a run (checkpoints/last.pth); pass --resume or choose a new --out')

@@ -2,6 +2,10 @@
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: minutes-long end-to-end test, not in `make test` (see `make kill-resume`)')
+
+
 @pytest.fixture(scope='session')
 def data(tmp_path_factory):
     "A tiny synth-voc dataset (16 train / 4 val images at 48 px), generated once per test session."
