@@ -27,6 +27,7 @@ COMMANDS = {
                   '(--lever NAME: screen one change of the study; --claims: re-judge a committed profile)'),
     'bench': ('cti_nb.cli:bench_cli', 'run the benchmark scripts in bench/ (tables + JSON in bench/results/)'),
     'explore': ('cti_nb.cli:explore_cli', 'open the interactive explorer (nbs/explore.ipynb) in JupyterLab'),
+    'docs': ('cti_nb.docs:docs_cli', 'build the static HTML site of the notebooks (from a checkout; make docs)'),
 }
 
 

@@ -2,6 +2,10 @@
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'browser: drives a real headless Chromium (make browser-test)')
+
+
 @pytest.fixture(scope='session')
 def data(tmp_path_factory):
     "A tiny synth-voc dataset (16 train / 4 val images at 48 px), generated once per test session."
