@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup reproduce test check-sync nbtest pytest smoke kill-resume bench lab clean
+.PHONY: setup reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
 
 setup: $(VENV)/.cti-nb-installed
 
@@ -33,9 +33,10 @@ check-sync: setup
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
-# pytest exits 5 when no test is collected; that is not a failure here. Tests marked slow run in `make kill-resume`.
+# pytest exits 5 when no test is collected; that is not a failure here. Slow tests run in `make kill-resume`; the
+# browser, docs and wheel tests have their own targets below.
 pytest: setup
-	$(BIN)/python -m pytest -q -m 'not slow' tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+	$(BIN)/python -m pytest -q -m 'not slow and not browser and not docs and not wheel' tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 # The smoke run (in runs/reproduce/smoke/), then the drift check: its metrics must equal the committed figures/smoke.
 smoke: setup
@@ -48,8 +49,35 @@ kill-resume: smoke
 bench: setup
 	$(BIN)/cti-nb bench
 
+# JupyterLab on nbs/, bound to 127.0.0.1 (LAB_IP=0.0.0.0 to open it to the network); --allow-root when run as root.
+LAB_IP ?= 127.0.0.1
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: setup
-	$(BIN)/jupyter lab nbs/
+	$(BIN)/jupyter lab nbs/ --ip $(LAB_IP) $(ALLOW_ROOT)
+
+# The static HTML site of the notebooks (method notebooks executed) in _docs/; open _docs/index.html.
+docs: setup
+	$(BIN)/cti-nb docs --out _docs
+
+# The system Chromium the browser tests drive through playwright (Debian's chromium; no browser is downloaded).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; \
+	  else echo "browser-deps: no Chromium; install it (Debian: apt-get install chromium fonts-dejavu-core)" >&2; fi
+
+# The explorer in a real JupyterLab + headless Chromium; screenshots in runs/browser-test/.
+browser-test: setup browser-deps
+	$(BIN)/python -m pytest -q -rs -m browser tests
+
+# The whole docs site built into a temporary folder and checked; screenshot of the index in runs/docs-test/.
+docs-test: setup browser-deps
+	$(BIN)/python -m pytest -q -rs -m docs tests
+
+# python -m build, the wheel in a fresh venv (third-party packages linked from .venv), used outside the checkout.
+wheel-test: setup
+	$(BIN)/python -m pytest -q -rs -m wheel tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache _docs

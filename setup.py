@@ -3,6 +3,23 @@ from configparser import ConfigParser
 from pathlib import Path
 
 import setuptools
+from setuptools.command.build_py import build_py
+
+NOTEBOOKS = ['nbs/explore.ipynb', 'nbs/figures/*.ipynb']   # shipped as cti_nb/notebooks/ (see MANIFEST.in)
+
+
+class BuildWithNotebooks(build_py):
+    "Also copy the explorer and the figure notebooks into the package, so a wheel runs `cti-nb reproduce` / `explore`."
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False): return   # an editable install uses the checkout's nbs/
+        import shutil
+        here = Path(__file__).parent
+        for pattern in NOTEBOOKS:
+            for src in sorted(here.glob(pattern)):
+                dest = Path(self.build_lib) / 'cti_nb' / 'notebooks' / src.relative_to(here / 'nbs')
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
 
 cfg = ConfigParser(delimiters=['='])
 cfg.read(Path(__file__).with_name('settings.ini'), encoding='utf-8')
@@ -32,4 +49,5 @@ setuptools.setup(
         'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
     },
     zip_safe=False,
+    cmdclass={'build_py': BuildWithNotebooks},
 )

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main', 'bench_cli']
+__all__ = ['COMMANDS', 'main', 'bench_cli', 'is_root', 'lab_command', 'explorer_notebook', 'explore_cli']
 
 # %% ../nbs/11_cli.ipynb #9ffbe8c3
 COMMANDS = {
@@ -28,6 +28,8 @@ COMMANDS = {
     'reproduce': ('cti_nb.reproduce:reproduce_cli', 'run the pipeline and every figure: --profile smoke|quick|full '
                   '(--lever NAME: screen one change of the study; --claims: re-judge a committed profile)'),
     'bench': ('cti_nb.cli:bench_cli', 'run the benchmark scripts in bench/ (tables + JSON in bench/results/)'),
+    'explore': ('cti_nb.cli:explore_cli', 'open the interactive explorer (nbs/explore.ipynb) in JupyterLab'),
+    'docs': ('cti_nb.docs:docs_cli', 'build the static HTML site of the notebooks (from a checkout; make docs)'),
 }
 
 
@@ -87,6 +89,64 @@ def bench_cli(argv: list[str] | None = None) -> int:
         rc = subprocess.call([sys.executable, str(s)])
         if rc: return rc
     return 0
+
+# %% ../nbs/11_cli.ipynb #157b3766
+def is_root() -> bool:
+    "Whether this process runs as root (JupyterLab then needs `--allow-root`)."
+    return hasattr(os, 'geteuid') and os.geteuid() == 0
+
+
+def lab_command(notebook: str | os.PathLike, port: int = 8888, ip: str = '127.0.0.1', open_browser: bool = True,
+                token: str | None = None) -> list[str]:
+    """The JupyterLab command line that serves the folder of `notebook` on `ip:port` and opens `notebook`. With
+    `token` (tests) the server uses that token and fails instead of moving to another port."""
+    nb = Path(notebook).resolve()
+    cmd = [sys.executable, '-m', 'jupyterlab', str(nb), f'--ServerApp.root_dir={nb.parent}', f'--ServerApp.ip={ip}',
+           f'--ServerApp.port={port}']
+    if not open_browser: cmd.append('--no-browser')
+    if token is not None: cmd += [f'--IdentityProvider.token={token}', '--ServerApp.port_retries=0']
+    if is_root(): cmd.append('--allow-root')
+    return cmd
+
+
+def explorer_notebook(dest: str | os.PathLike = 'cti-nb-explore') -> Path:
+    """`nbs/explore.ipynb` of the checkout in the current folder or of the one this package runs from; from an
+    installed wheel, the copy `dest/explore.ipynb` of its shipped notebook (written once, then kept)."""
+    import shutil
+    import cti_nb
+    from cti_nb.core import CTIError, atomic_path
+    pkg = Path(cti_nb.__file__).resolve().parent
+    for nb in (Path.cwd() / 'nbs' / 'explore.ipynb', pkg.parent / 'nbs' / 'explore.ipynb'):
+        if nb.is_file(): return nb
+    shipped, copy = pkg / 'notebooks' / 'explore.ipynb', Path(dest) / 'explore.ipynb'
+    if not shipped.is_file():
+        raise CTIError(f'no explorer notebook: neither nbs/explore.ipynb here nor {shipped} in the installed package; '
+                       'run from a checkout or pass --notebook PATH')
+    if not copy.is_file():
+        with atomic_path(copy) as tmp: shutil.copyfile(shipped, tmp)
+    return copy
+
+
+def explore_cli(argv: list[str] | None = None) -> int:
+    "`cti-nb explore`: JupyterLab on the explorer notebook."
+    import argparse
+    p = argparse.ArgumentParser(prog='cti-nb explore', description='Open the interactive explorer notebook in JupyterLab.')
+    p.add_argument('--notebook', default=None,
+                   help='notebook to open (default: nbs/explore.ipynb of the checkout, or a copy of the installed one)')
+    p.add_argument('--port', type=int, default=8888, help='server port (default 8888; the next free one if taken)')
+    p.add_argument('--ip', default='127.0.0.1', help='address to bind (default 127.0.0.1: this machine only)')
+    p.add_argument('--no-browser', action='store_true', help='start the server without opening a browser')
+    p.add_argument('--print-command', action='store_true', help='print the JupyterLab command and exit')
+    a = p.parse_args(argv)
+    nb = Path(a.notebook) if a.notebook else explorer_notebook()
+    if not nb.is_file():
+        from cti_nb.core import CTIError
+        raise CTIError(f'{nb}: no such notebook')
+    cmd = lab_command(nb, a.port, a.ip, open_browser=not a.no_browser)
+    if a.print_command:
+        print(' '.join(cmd))
+        return 0
+    return subprocess.call(cmd)
 
 # %% ../nbs/11_cli.ipynb #e57e8bc6
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

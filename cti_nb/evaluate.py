@@ -644,8 +644,8 @@ def pseudo_labels_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--image-name', default='{id}.jpg', help='image file pattern (for the CRF)')
     p.add_argument('--overwrite', action='store_true', help='rewrite existing PNGs')
     p.add_argument('--trust-pickle', action='store_true', help='UNSAFE: read official pickled .npy dicts')
-    p.add_argument('--workers', type=int, default=2)
-    p.add_argument('--quiet', action='store_true')
+    p.add_argument('--workers', type=int, default=2, help='I/O threads (default 2)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar (batch runs)')
     a = p.parse_args(argv)
     t = a.threshold
     if a.from_eval:

@@ -115,11 +115,21 @@ class Explorer:
         fig.tight_layout()
         return fig
 
-    def widget(self):
-        "The ipywidgets panel (image slider, class / layer / model selectors and the drawing)."
-        import ipywidgets as W
+    def render_png(self, dpi: int = 80) -> bytes:
+        "`render()` as PNG bytes (the figure is closed): what the panel shows."
+        import io
         import matplotlib.pyplot as plt
-        out = W.Output()
+        fig = self.render()
+        buf = io.BytesIO()
+        try: fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
+        finally: plt.close(fig)
+        return buf.getvalue()
+
+    def widget(self):
+        """The ipywidgets panel (image slider, class / layer / model selectors and the drawing). The drawing is an
+        Image widget whose PNG is replaced on every change (an Output widget could stack old and new figures)."""
+        import ipywidgets as W
+        out = W.Image(format='png')
         image = W.IntSlider(value=self.image, min=0, max=len(self.samples['images']) - 1, description='image')
         cls = W.Dropdown(options=[(n, i) for i, n in enumerate(self.class_names)], value=self.cls, description='class')
         layer = W.IntSlider(value=self.layer + 1, min=1, max=self.depth, description='layer')
@@ -131,9 +141,7 @@ class Explorer:
             else: kw.update(image=image.value, cls=cls.value)
             self.set(**kw)
             if cls.value != self.cls: cls.value = self.cls
-            with out:
-                out.clear_output(wait=True)
-                fig = self.render(); plt.show(); plt.close(fig)
+            out.value = self.render_png()
 
         for w in (image, cls, layer, model): w.observe(redraw, names='value')
         redraw()

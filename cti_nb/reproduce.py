@@ -645,10 +645,11 @@ def _stage_segment(prof: Profile, work: Path, roots: dict, pseudo: dict, force: 
 
 
 def figure_notebooks(nb_dir: str | os.PathLike | None = None) -> list[Path]:
-    "The figure notebooks (nbs/figures/*.ipynb of the checkout this package was installed from, or `nb_dir`)."
+    "The figure notebooks (nbs/figures/*.ipynb of the checkout, the copy an installed wheel carries, or `nb_dir`)."
     import cti_nb
     cands = [Path(nb_dir)] if nb_dir else [Path(cti_nb.__file__).resolve().parent.parent / 'nbs' / 'figures',
-                                           Path.cwd() / 'nbs' / 'figures']
+                                           Path.cwd() / 'nbs' / 'figures',
+                                           Path(cti_nb.__file__).resolve().parent / 'notebooks' / 'figures']  # a wheel's
     for d in cands:
         nbs = sorted(p for p in d.glob('*.ipynb') if not p.name.startswith('.'))
         if nbs: return nbs

@@ -4,6 +4,9 @@ import pytest
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: minutes-long end-to-end test, not in `make test` (see `make kill-resume`)')
+    config.addinivalue_line('markers', 'browser: drives a real headless Chromium (make browser-test)')
+    config.addinivalue_line('markers', 'docs: builds the whole docs site, executing the notebooks (make docs-test)')
+    config.addinivalue_line('markers', 'wheel: builds the wheel and uses it from a fresh venv (make wheel-test)')
 
 
 @pytest.fixture(scope='session')
