@@ -92,6 +92,20 @@ def environment(dev) -> dict:
     return info
 
 
+def run_group(cmd: list, timeout: float) -> tuple[int, str]:
+    "(exit code, output) of `cmd` in its own process group; past `timeout` the whole group is killed (TimeoutError)."
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, log
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)                              # torchrun's worker, reproduce's training processes
+        log, _ = proc.communicate()
+        raise TimeoutError(f'{" ".join(map(str, cmd[:4]))} ... did not finish in {timeout:.0f} s: '
+                           f'{log[-1500:]}') from None
+
+
 def _sync(dev):
     import torch
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
@@ -278,10 +292,9 @@ def ddp_check(rec: dict, dry: bool, timeout: float) -> None:
         cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '1',
                str(BENCH / 'device_check.py'), '--ddp-worker', str(out)] + (['--dry-run'] if dry else [])
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        rc, log = run_group(cmd, timeout)
         rec['torchrun_wall_s'] = round(time.perf_counter() - t0, 2)
-        if r.returncode or not out.is_file():
-            raise RuntimeError(f'torchrun exited {r.returncode}: {(r.stdout + r.stderr)[-2000:]}')
+        if rc or not out.is_file(): raise RuntimeError(f'torchrun exited {rc}: {log[-2000:]}')
         rec.update(json.loads(out.read_text()))
     print(f"torchrun ({rec['backend']}): process start to first all-reduce {rec['init_and_first_all_reduce_s']:.2f} s, "
           f"whole torchrun {rec['torchrun_wall_s']:.1f} s; DDP steps {[round(t, 3) for t in rec['step_s']]} s, "
@@ -300,17 +313,11 @@ def reproduce_profile(rec: dict, dry: bool, device: str, timeout: float) -> None
         rec.update(profile=profile, command='cti-nb ' + ' '.join(args[:5]), timeout_s=round(timeout))
         print('$ cti-nb ' + ' '.join(args), flush=True)
         t0 = time.perf_counter()
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1.0, timeout), cwd=ROOT)
-        except subprocess.TimeoutExpired as e:
-            rec['wall_s'] = round(time.perf_counter() - t0, 1)
-            tail = (e.stdout or b'')[-1500:]
-            rec['log_tail'] = tail.decode(errors='replace') if isinstance(tail, bytes) else tail
-            raise RuntimeError(f'{profile} profile did not finish in the {timeout:.0f} s left') from None
-        rec['wall_s'] = round(time.perf_counter() - t0, 1)
-        rec['log_tail'] = (r.stdout + r.stderr)[-1500:]
+        try: rc, log = run_group(cmd, max(1.0, timeout))
+        finally: rec['wall_s'] = round(time.perf_counter() - t0, 1)
+        rec['log_tail'] = log[-1500:]
         man = Path(d) / 'figures' / profile / 'manifest.json'
-        if r.returncode or not man.is_file(): raise RuntimeError(f'reproduce exited {r.returncode}: {rec["log_tail"]}')
+        if rc or not man.is_file(): raise RuntimeError(f'reproduce exited {rc}: {rec["log_tail"]}')
         m = json.loads(man.read_text())
         rec['wall_clock_s'] = m['wall_clock_s']
         rec['train_devices'] = sorted({c.get('device_used', '?') for by_v in m['train_configs'].values()
@@ -347,7 +354,8 @@ def main(argv=None):
         bf16_step(dev, rec, a.dry_run)
     with rep.section('train_step') as rec: train_steps(dev, rec, a.dry_run)
     with rep.section('cams') as rec: cam_speed(dev, rec, a.dry_run)
-    with rep.section('ddp') as rec: ddp_check(rec, a.dry_run, timeout=max(30.0, min(120.0, rep.left())))
+    with rep.section('ddp') as rec:            # a dry run on a loaded CPU can take minutes to start processes
+        ddp_check(rec, a.dry_run, timeout=max(30.0, min(600.0 if a.dry_run else 120.0, rep.left())))
     with rep.section('reproduce') as rec: reproduce_profile(rec, a.dry_run, dev.type, timeout=rep.left() - 5)
     rep.data['all_ok'] = all(s['ok'] for s in rep.data['sections'].values())
     rep.save()
