@@ -331,7 +331,8 @@ def coco_masks_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--coco-root', required=True, help='folder with train2014/, val2014/ and annotations/')
     p.add_argument('--split', default='train', choices=['train', 'val'])
     p.add_argument('--annotations', default=None, help='instances file (default: annotations/instances_<split>2014.json)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     a = p.parse_args(argv)
-    r = coco_to_masks(a.coco_root, a.split, a.annotations)
+    r = coco_to_masks(a.coco_root, a.split, a.annotations, progress=not a.no_progress)
     print(f'{r["images"]} masks written to {r["masks"]}')
     return 0
