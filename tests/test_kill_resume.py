@@ -48,7 +48,8 @@ def _run_and_kill(out, work, stage, timeout=900) -> tuple[str, list]:
     threading.Thread(target=lambda: [q.put(l) for l in p.stdout] + [q.put(None)], daemon=True).start()
     t0, seen = time.time(), False
     try:
-        while time.time() - t0 < timeout:
+        while True:
+            assert time.time() - t0 < timeout, f'stage {stage} not reached and ready within {timeout} s (at {current})'
             try: line = q.get(timeout=0.05)
             except queue.Empty: line = ''
             if line is None: break                          # the process ended before the stage was reached
