@@ -110,13 +110,16 @@ def nav_bar(page: str, links: list[tuple[str, str]]) -> str:
 
 
 def notebook_title(nb) -> tuple[str, str]:
-    "(title, summary) of a notebook: its first `# ` heading and its first `> ` quote."
+    "(title, summary) of a notebook: its first `# ` heading and its first `> ` quote (all its lines)."
     title = summary = ''
     for c in nb.cells:
         if c.cell_type != 'markdown': continue
-        for line in c.source.splitlines():
+        lines = c.source.splitlines()
+        for i, line in enumerate(lines):
             if not title and line.startswith('# '): title = line[2:].strip()
-            elif not summary and line.startswith('> '): summary = line[2:].strip()
+            elif not summary and line.startswith('> '):
+                end = next((j for j, l in enumerate(lines[i:]) if not l.startswith('> ')), len(lines) - i)
+                summary = ' '.join(l[2:].strip() for l in lines[i:i + end])
         if title and summary: break
     return title, summary
 

@@ -95,7 +95,7 @@ def test_shipped_backbone_is_in_the_wheel_and_trains(venv):
 def test_reproduce_smoke_from_the_wheel(venv):
     bin_, env, work = venv
     _run([bin_ / 'cti-nb', 'reproduce', '--profile', 'smoke', '--out', work / 'figures', '--work', work / 'runs'],
-         cwd=work, env=env, timeout=900)
+         cwd=work, env=env, timeout=1800)
     manifest = json.loads((work / 'figures' / 'smoke' / 'manifest.json').read_text())
     assert manifest['figures'] and manifest['notebooks']
     for png in manifest['figures']: assert (work / 'figures' / 'smoke' / png).stat().st_size > 0
