@@ -346,7 +346,7 @@ def training_gates(prof: Profile, roots: dict, runs: dict, metrics: list[dict]) 
         if m['label'].get('stage') == 'seg' and m['label'].get('source') == 'gt':
             ds = m['label']['dataset']
             out.setdefault(ds, {})[f"gt-segmenter-s{m['label']['seed']}"] = {
-                'gt_segmenter_mIoU': _gate(m['mIoU'], g.get('gt_segmenter_mIoU') if ds == 'synth-voc' else None)}
+                'gt_segmenter_mIoU': _gate(round(m['mIoU'], 2), g.get('gt_segmenter_mIoU') if ds == 'synth-voc' else None)}
     verdicts = [x['passed'] for d in out.values() for r in d.values() for x in r.values() if isinstance(x, dict)
                 and 'passed' in x and x['passed'] is not None]
     out['all_passed'] = all(verdicts) if verdicts else None
