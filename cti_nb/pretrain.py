@@ -339,6 +339,8 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
     for name, root in (extra_val or {}).items(): top1[name] = evaluate_top1(net, root)
     with atomic_path(dest) as tmp:
         save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head.')}, str(tmp))
+    with atomic_path(dest.with_name(dest.stem + '_head.safetensors')) as tmp:   # for --eval-only, never for --init
+        save_file({k: v.contiguous() for k, v in sd.items() if k.startswith('head.')}, str(tmp))
     sha = hashlib.sha256(dest.read_bytes()).hexdigest()
     steps, epochs = read_log(run)
     card = json.loads((Path(cfg['data_root']) / 'synth_card.json').read_text())
@@ -397,8 +399,10 @@ def _classifier_from(init: str) -> ViTClassifier:
     patch = 2 ** (1 + sum(1 for k in sd if k.startswith('patch_embed.stem.') and sd[k].ndim == 4)) if stem else \
         sd['patch_embed.proj.weight'].shape[-1]
     depth = 1 + max(int(k.split('.')[1]) for k in sd if k.startswith('blocks.'))
-    heads = json.loads(p.with_name('model.json').read_text())['kwargs']['num_heads'] if p.suffix == '.pth' and \
-        p.with_name('model.json').is_file() else max(1, D // 32)
+    meta = p.with_name('model.json') if p.suffix == '.pth' else f.with_suffix('.json')   # the heads are not in the shapes
+    if not meta.is_file(): raise CTIError(f'{meta}: not found; it names the number of attention heads')
+    kw = json.loads(meta.read_text())
+    heads = kw['kwargs']['num_heads'] if 'kwargs' in kw else kw['model_kwargs']['num_heads']
     net = ViTClassifier(K, grid * patch, patch, D, depth, heads, sd['blocks.0.mlp.fc1.weight'].shape[0] / D,
                         conv_stem=stem)
     net.load_state_dict(sd)
