@@ -45,7 +45,9 @@ def _cam_panel(rgb: np.ndarray) -> np.ndarray:
 def _shown(page):
     "Wait until the browser has decoded (and can paint) the figure, so a screenshot shows all of it."
     page.locator(f'{PANEL} img.widget-image').evaluate('img => img.decode().then(() => img.naturalWidth)', timeout=30_000)
-    page.wait_for_timeout(500)
+    for _ in range(3):   # a few painted frames: on a loaded machine the first ones can miss raster tiles
+        page.evaluate('() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))')
+        page.wait_for_timeout(400)
 
 
 def _wait_for_new_figure(page, old: str, what: str, timeout_s: float = 60):
