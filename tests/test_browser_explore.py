@@ -42,12 +42,22 @@ def _cam_panel(rgb: np.ndarray) -> np.ndarray:
     return rgb[int(0.15 * h):int(0.95 * h), int(0.22 * w):int(0.36 * w)].astype(np.float32)
 
 
+def _shown(page):
+    "Wait until the browser has decoded (and can paint) the figure, so a screenshot shows all of it."
+    page.locator(f'{PANEL} img.widget-image').evaluate('img => img.decode().then(() => img.naturalWidth)', timeout=30_000)
+    for _ in range(3):   # a few painted frames: on a loaded machine the first ones can miss raster tiles
+        page.evaluate('() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))')
+        page.wait_for_timeout(400)
+
+
 def _wait_for_new_figure(page, old: str, what: str, timeout_s: float = 60):
     import time
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         digest, rgb = _figure(page)
-        if digest != old: return digest, rgb
+        if digest != old:
+            _shown(page)
+            return digest, rgb
         page.wait_for_timeout(250)
     raise AssertionError(f'the figure did not change within {timeout_s} s after changing the {what}')
 
@@ -130,6 +140,7 @@ def test_explorer_in_jupyterlab(tmp_path):
             models = _dropdown(page, 'model').locator('option').all_inner_texts()
             assert _dropdown(page, 'model').evaluate('e => e.options[e.selectedIndex].text') == models[0]
             digest, rgb = _figure(page)
+            _shown(page)
             page.screenshot(path=out / '02_panel.png')
             # every control redraws the figure; image, class and model also change the CAM panel
             changes = [('image', lambda: _slider_set(page, 'image', 2)),
