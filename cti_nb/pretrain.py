@@ -393,6 +393,8 @@ def _classifier_from(init: str) -> ViTClassifier:
         if not head.is_file(): raise CTIError(f'{head}: no head next to the backbone; top-1 needs a classifier head')
         from safetensors.torch import load_file
         sd = {**load_backbone_state_dict(init), **load_file(str(head))}
+    if sd.get('head.weight') is None or sd['head.weight'].ndim != 2:
+        raise CTIError(f'{init}: not a pretraining classifier (expected a ViTClassifier run or an exported backbone)')
     K, D = sd['head.weight'].shape
     grid = int(round((sd['pos_embed'].shape[1] - 1) ** 0.5))
     stem = any(k.startswith('patch_embed.stem.') for k in sd)
@@ -428,6 +430,7 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.eval_only:
         if not a.init: raise CTIError('--eval-only needs --init NAME_OR_FILE')
+        read_synth_in(a.data_root, 'val')   # a bad root is named before any network is built
         print(f'top-1 {evaluate_top1(_classifier_from(a.init), a.data_root):.4f}')
         return 0
     if not a.out: raise CTIError('--out RUN_DIR is required for training')

@@ -247,6 +247,33 @@ def missing_reference_manifest(data, tmp, run):
     return api(compare_manifests, tmp / 'new', tmp / 'figures' / 'smoke', out=lambda s: None)
 
 
+def unknown_backbone_name(data, tmp, run):
+    return cli(*train_args(data, tmp / 'r', 'init=imagenet-xl'))
+
+
+def backbone_of_another_width(data, tmp, run):
+    "A DeiT-layout .safetensors of width 48 into the width-32 test network."
+    from safetensors.torch import save_file
+    from cti_nb.model import CTIModel, cti_to_deit_state_dict
+    sd = cti_to_deit_state_dict(CTIModel(num_classes=2, img_size=32, patch_size=8, embed_dim=48, depth=2,
+                                         num_heads=2).state_dict())
+    save_file(sd, str(tmp / 'wide.safetensors'))
+    return cli(*train_args(data, tmp / 'r', f'init={tmp / "wide.safetensors"}'))
+
+
+def truncated_backbone(data, tmp, run):
+    from safetensors.torch import save_file
+    import torch
+    save_file({'cls_token': torch.zeros(1, 1, 32), 'pos_embed': torch.zeros(1, 17, 32)}, str(tmp / 'b.safetensors'))
+    (tmp / 'b.safetensors').write_bytes((tmp / 'b.safetensors').read_bytes()[:40])
+    return cli(*train_args(data, tmp / 'r', f'init={tmp / "b.safetensors"}'))
+
+
+def synth_in_root_without_lists(data, tmp, run):
+    (tmp / 'in').mkdir()
+    return cli('pretrain', '--data-root', tmp / 'in', '--eval-only', '--init', run)
+
+
 ROWS = {
     'missing dataset root (train CLI)': (missing_root, 'no_such_root: dataset root not found'),
     'missing list file (API)': (missing_list, 'missing.txt: no such list file'),
@@ -275,6 +302,12 @@ ROWS = {
     'output folder in use by a live process (cams CLI)': (folder_in_use, 'in use by process'),
     'COCO json with an unknown category (coco-masks CLI)': (coco_unknown_category, 'unknown category id 99'),
     'drift check without a reference manifest (API)': (missing_reference_manifest, 'no reference manifest'),
+    'unknown backbone name (train CLI --init)': (unknown_backbone_name,
+                                                 'imagenet-xl: no such checkpoint file, nor a shipped backbone name'),
+    'backbone of another width (train CLI --init)': (backbone_of_another_width,
+                                                     'wide.safetensors: DeiT checkpoint: key'),
+    'truncated backbone file (train CLI --init)': (truncated_backbone, 'b.safetensors: not a readable safetensors'),
+    'synth-in root without lists (pretrain CLI)': (synth_in_root_without_lists, 'ImageSets/val.txt: list not found'),
 }
 
 
