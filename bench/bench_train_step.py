@@ -10,7 +10,7 @@
 Prints tables and writes bench/results/train_step_vs_official.json (side by side, with the load average: the
 machine may be shared) and bench/results/train_step.json (per process).
 
-    .venv/bin/python bench/bench_train_step.py [--steps 5] [--threads N] [--side-by-side-only]
+    .venv/bin/python bench/bench_train_step.py [--steps 5] [--threads N] [--side-by-side-only] [--amps off bf16]
 """
 from __future__ import annotations
 
