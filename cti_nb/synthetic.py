@@ -341,10 +341,13 @@ def synth_cli(argv: list[str] | None = None) -> int:
                    help='P(context region drawn | its context class present) (default: 0.8; not synth-in)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar (batch runs)')
     a = p.parse_args(argv)
+    pick = lambda v, default: default if v is None else v   # an explicit 0 reaches the generator's check
     if a.kind == 'synth-in':
-        generate_synth_in(a.out, a.seed, a.n_train or 20000, a.n_val or 2000, a.size or 80, progress=not a.no_progress)
+        generate_synth_in(a.out, a.seed, pick(a.n_train, 20000), pick(a.n_val, 2000), pick(a.size, 80),
+                          progress=not a.no_progress)
         return 0
-    generate(a.kind, a.out, a.seed, a.n_train or 3000, a.n_val or 500, a.size or 96, a.cooccur_rate, a.context_rate,
+    generate(a.kind, a.out, a.seed, pick(a.n_train, 3000), pick(a.n_val, 500), pick(a.size, 96), a.cooccur_rate,
+             a.context_rate,
              progress=not a.no_progress)
     return 0
 
