@@ -24,7 +24,8 @@ from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, e
                          load_torch, save_json, save_torch, seed_everything)
 from .model import Block, PatchEmbed, load_backbone_state_dict
 from .synthetic import _encode_jpeg, class_table, read_synth_in, render_synth_in
-from .train import (EpochSampler, SeededItems, _StopFlag, _rng_state, _set_rng_state, make_optimizer,
+from .train import (EpochSampler, SeededItems, _StopFlag, _rng_state, _set_rng_state, _truncate_log,
+                          make_optimizer,
                           make_scheduler, read_log)
 
 # %% auto #0
@@ -268,7 +269,8 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     save_json({**cfg.to_dict(), 'steps_per_epoch': spe, 'num_classes': K, 'env': env_info()}, run / 'config.json')
     save_json({'model': 'ViTClassifier', 'kwargs': cfg.model_kwargs(K)}, run / 'model.json')
-    _keep_log(run / 'log.jsonl', gstep if state is not None else 0, epoch0 if state is not None else 0)
+    if state is not None: _truncate_log(run / 'log.jsonl', gstep, epoch0)   # drop lines past the checkpoint
+    elif (run / 'log.jsonl').exists(): (run / 'log.jsonl').unlink()
 
     def save(epoch, it):
         save_torch({'model': net.state_dict(), 'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
@@ -312,16 +314,6 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     return run
 
 
-def _keep_log(path: Path, global_step: int, epoch: int) -> None:
-    "Drop log lines past the checkpoint (a resumed run rewrites them); a fresh run starts an empty log."
-    keep = []
-    if path.exists() and global_step:
-        for line in path.read_text().splitlines():
-            try: r = json.loads(line)
-            except json.JSONDecodeError: continue
-            if (r['type'] == 'step' and r['step'] <= global_step) or (r['type'] == 'epoch' and r['epoch'] < epoch):
-                keep.append(line)
-    with atomic_path(path) as tmp: tmp.write_text(''.join(l + '\n' for l in keep))
 
 # %% ../nbs/05b_pretrain.ipynb #7c8a9c17
 def export_backbone(run, dest, extra_val: dict | None = None, command: str = '') -> Path:
