@@ -23,7 +23,7 @@ from .cam import find_cam_file, read_cams
 # %% auto #0
 __all__ = ['STAGES', 'POSTS', 'parse_thresholds', 'metrics_from_counts', 'SweepMeter', 'sweep', 'best_threshold', 'plot_curve',
            'make_label', 'format_label', 'EvalResult', 'seed_result', 'failure_counts', 'spill_rate', 'context_fp_rate',
-           'failure_spec', 'ConfusionMeter', 'evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'crf_mask',
+           'failure_spec', 'ConfusionMeter', 'evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'densecrf', 'crf_mask',
            'make_pseudo_labels', 'evaluate_cli', 'pseudo_labels_cli']
 
 # %% ../nbs/07_evaluate.ipynb #e0be1aae
@@ -504,7 +504,7 @@ def cams_to_mask(cams, classes, threshold: float, band: tuple[float, float] | No
     return mask
 
 
-def _densecrf():
+def densecrf():
     try:
         import pydensecrf.densecrf as dcrf
         from pydensecrf.utils import unary_from_softmax
@@ -516,7 +516,7 @@ def _densecrf():
 
 def crf_mask(image, cams, classes, alpha: float = 10, n_iter: int = 10) -> np.ndarray:
     "Dense-CRF label (SPEC §5.3): BG score (1 - max cam)^alpha, unary -log p, Gaussian + bilateral pairwise, argmax."
-    dcrf, unary_from_softmax = _densecrf()
+    dcrf, unary_from_softmax = densecrf()
     image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     cams = np.asarray(cams, dtype=np.float32)
     classes = np.asarray(classes, dtype=np.int64).reshape(-1)
@@ -544,7 +544,7 @@ def make_pseudo_labels(cam_dir, ids: Sequence[str], out_dir, threshold: float | 
     if crf_alpha is None and threshold is None: raise CTIError('give a threshold (or crf_alpha for the dense CRF)')
     if crf_alpha is not None:
         if image_dir is None: raise CTIError('the dense CRF needs --images DIR (the RGB images)')
-        _densecrf()
+        densecrf()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import CTIError
-from .visualize import (foreground_tokens, mask_to_rgb, overlay_cam, pairwise_cosine, _hide_axes)
+from .visualize import (foreground_tokens, mask_to_rgb, overlay_cam, pairwise_cosine, hide_axes)
 
 # %% auto #0
 __all__ = ['layer_token_attention', 'Explorer']
@@ -111,7 +111,7 @@ class Explorer:
             ax[4].set_xticks(range(len(self.class_names)), self.class_names, rotation=90, fontsize=6)
             ax[4].set_yticks(range(len(self.class_names)), self.class_names, fontsize=6)
         fig.colorbar(im, ax=ax[4], fraction=0.046)
-        for x in ax[:4]: _hide_axes(x)
+        for x in ax[:4]: hide_axes(x)
         fig.tight_layout()
         return fig
 

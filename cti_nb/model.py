@@ -17,9 +17,10 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from .core import CTIError, load_torch
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'Attention', 'Block', 'PatchEmbed', 'CTIOutput', 'PrefixState', 'CTIModel',
-           'infer_config', 'load_state_dict_strict', 'load_official', 'resolve_backbone_file',
-           'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit']
+__all__ = ['STEMS', 'WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'Attention', 'Block', 'PatchEmbed', 'stem_of_state_dict', 'CTIOutput',
+           'PrefixState', 'CTIModel', 'infer_config', 'load_state_dict_strict', 'load_official',
+           'resolve_backbone_file', 'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict',
+           'init_from_deit']
 
 # %% ../nbs/03_model.ipynb #27a55f86
 class Attention(nn.Module):
@@ -54,12 +55,30 @@ class Block(nn.Module):
         return x, attn.mean(1)
 
 # %% ../nbs/03_model.ipynb #6d27f59a
+STEMS = (False, True, 'gn', 'bn')   # official patch conv, GroupNorm stem (True = 'gn'), BatchNorm stem
+
+
+def _conv_norm_relu(c_in: int, c_out: int, stride: int, norm: str) -> list:
+    return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out) if norm == 'bn' else nn.GroupNorm(1, c_out), nn.ReLU(inplace=True)]
+
+
 class PatchEmbed(nn.Module):
-    "Stride-p convolution (official) or a stride-2 conv stem; returns tokens (B, N, D) and the grid (h, w)."
-    def __init__(self, patch_size: int, embed_dim: int, conv_stem: bool = False):
+    """Patch tokens (B, N, D) and the grid (h, w).
+
+    Args:
+        patch_size: p, the side of a patch in pixels (a power of two with a conv stem).
+        embed_dim: token width D.
+        conv_stem: one of `STEMS`: False, the official stride-p convolution; True or 'gn', GroupNorm stride-2 stem;
+            'bn', BatchNorm stem of two 3x3 convolutions per stride-2 stage.
+        frozen_bn: keep the 'bn' stem's statistics fixed (eval mode) also in training mode.
+    """
+    def __init__(self, patch_size: int, embed_dim: int, conv_stem: bool | str = False, frozen_bn: bool = False):
         super().__init__()
-        self.patch_size = patch_size
-        if not conv_stem:
+        if conv_stem not in STEMS: raise CTIError(f'conv_stem={conv_stem!r}: expected one of {STEMS}')
+        self.patch_size, self.frozen_bn = patch_size, frozen_bn
+        self.kind = 'gn' if conv_stem is True else conv_stem or ''
+        if not self.kind:
             self.stem = nn.Identity()
             self.proj = nn.Conv2d(3, embed_dim, patch_size, patch_size)
             return
@@ -67,18 +86,38 @@ class PatchEmbed(nn.Module):
         if 2 ** n != patch_size or n < 1: raise CTIError(f'conv_stem needs a power-of-two patch_size, got {patch_size}')
         layers, c = [], 3
         for i in range(n - 1):
-            c_out = max(16, embed_dim // 2 ** (n - 1 - i))
-            layers += [nn.Conv2d(c, c_out, 3, 2, 1, bias=False), nn.GroupNorm(1, c_out), nn.ReLU(inplace=True)]
+            if self.kind == 'gn':
+                c_out = max(16, embed_dim // 2 ** (n - 1 - i))
+                layers += _conv_norm_relu(c, c_out, 2, 'gn')
+            else:
+                c_out = max(32, embed_dim // 2 ** (n - 2 - i))
+                layers += _conv_norm_relu(c, c_out, 2, 'bn') + _conv_norm_relu(c_out, c_out, 1, 'bn')
             c = c_out
         self.stem = nn.Sequential(*layers)
         self.proj = nn.Conv2d(c, embed_dim, 3, 2, 1)
 
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_bn:   # BatchNorm in eval mode: pretraining statistics, per-image arithmetic
+            for m in self.stem.modules():
+                if isinstance(m, nn.BatchNorm2d): m.eval()
+        return self
+
     def forward(self, x):
         H, W = x.shape[-2:]
-        if self.patch_size > 1 and isinstance(self.stem, nn.Sequential):   # crop so the grid is H//p x W//p
+        if self.patch_size > 1 and self.kind:   # crop so the grid is H//p x W//p
             x = x[..., : H // self.patch_size * self.patch_size, : W // self.patch_size * self.patch_size]
         x = self.proj(self.stem(x))
         return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
+
+
+def stem_of_state_dict(sd: dict, prefix: str = 'patch_embed.') -> tuple:
+    "(conv_stem, patch_size) of a state dict, read from its `patch_embed` tensors."
+    convs = [k for k in sd if k.startswith(prefix + 'stem.') and sd[k].ndim == 4]
+    if not convs: return False, sd[prefix + 'proj.weight'].shape[-1]
+    if any(k.startswith(prefix + 'stem.') and k.endswith('running_mean') for k in sd):
+        return 'bn', 2 ** (len(convs) // 2 + 1)
+    return True, 2 ** (len(convs) + 1)
 
 # %% ../nbs/03_model.ipynb #7f54bd4b
 _OFFICIAL_NAMES = dict(class_logits='cls', patch_logits='pcls', cams='cams', token_attention='mtatt',
@@ -160,7 +199,7 @@ class CTIModel(nn.Module):
 
     def __init__(self, num_classes: int = 20, img_size: int = 224, patch_size: int = 16, embed_dim: int = 384,
                  depth: int = 12, num_heads: int = 6, mlp_ratio: float = 4., qkv_bias: bool = True,
-                 drop_path: float = 0., bg_token: bool = True, tokenizer: bool = True, conv_stem: bool = False,
+                 drop_path: float = 0., bg_token: bool = True, tokenizer: bool = True, conv_stem: bool | str = False,
                  cam_layers: int | None = None):
         super().__init__()
         if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
@@ -187,7 +226,7 @@ class CTIModel(nn.Module):
             self.cls_token = nn.Parameter(torch.zeros(1, C, D))
             if bg_token: self.bg_token = nn.Parameter(torch.zeros(1, 1, D))   # "+BGT" without tokenizer
             self.pos_embed = nn.Parameter(torch.zeros(1, P + N, D))
-        self.patch_embed = PatchEmbed(patch_size, D, conv_stem)
+        self.patch_embed = PatchEmbed(patch_size, D, conv_stem, frozen_bn=True)
         dpr = [drop_path * i / max(1, depth - 1) for i in range(depth)]   # linear 0..drop_path
         self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, qkv_bias, dpr[i]) for i in range(depth)])
         self.norm = nn.LayerNorm(D, eps=1e-6)                                 # unused (no final norm), kept
@@ -341,8 +380,7 @@ def infer_config(sd: dict, num_heads: int | None = None) -> dict:
     D = sd['cls_token'].shape[-1]
     P = sd['head.weight'].shape[0]
     bg = 'bg_token' in sd
-    stem = sorted(int(k.split('.')[2]) for k in sd if k.startswith('patch_embed.stem.') and sd[k].ndim == 4)
-    patch = 2 ** (len(stem) + 1) if stem else sd['patch_embed.proj.weight'].shape[-1]
+    stem, patch = stem_of_state_dict(sd)
     n_pat = sd['pos_embed_pat'].shape[1] if tokenizer else sd['pos_embed'].shape[1] - P
     grid = int(round(math.sqrt(max(n_pat, 0))))
     if n_pat < 1 or grid * grid != n_pat:
@@ -351,7 +389,7 @@ def infer_config(sd: dict, num_heads: int | None = None) -> dict:
     return dict(num_classes=P - int(bg), img_size=grid * patch, patch_size=patch, embed_dim=D, depth=depth,
                 num_heads=num_heads or (6 if D == 384 else max(1, D // 64)),
                 mlp_ratio=sd['blocks.0.mlp.fc1.weight'].shape[0] / D, qkv_bias='blocks.0.attn.qkv.bias' in sd,
-                bg_token=bg, tokenizer=tokenizer, conv_stem=bool(stem))
+                bg_token=bg, tokenizer=tokenizer, conv_stem=stem)
 
 
 def load_state_dict_strict(net: nn.Module, sd: dict) -> None:

@@ -22,9 +22,9 @@ from timm.layers import trunc_normal_
 
 from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, env_info, get_device,
                          load_torch, save_json, save_torch, seed_everything)
-from .model import Block, PatchEmbed, load_backbone_state_dict
-from .synthetic import _encode_jpeg, class_table, read_synth_in, render_synth_in
-from .train import (EpochSampler, SeededItems, _StopFlag, _rng_state, _set_rng_state, _truncate_log,
+from .model import Block, PatchEmbed, load_backbone_state_dict, stem_of_state_dict
+from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
+from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state, truncate_log,
                           make_optimizer,
                           make_scheduler, read_log)
 
@@ -45,11 +45,12 @@ class ViTClassifier(nn.Module):
         num_heads: attention heads per block (D must be divisible by it).
         mlp_ratio: hidden width of the MLP as a multiple of D.
         drop_path: stochastic-depth rate of the last block (linear from 0 at the first).
-        conv_stem: a stride-2 convolutional stem instead of one stride-p convolution.
+        conv_stem: the patch embedding (`cti_nb.model.STEMS`): 'bn', the BatchNorm conv stem (default; see
+            "Why this recipe" below), True/'gn' the GroupNorm stem, False DeiT's stride-p convolution.
     """
     def __init__(self, num_classes: int = 56, img_size: int = 80, patch_size: int = 8, embed_dim: int = 64,
                  depth: int = 12, num_heads: int = 2, mlp_ratio: float = 4., drop_path: float = 0.,
-                 conv_stem: bool = True):
+                 conv_stem: bool | str = 'bn'):
         super().__init__()
         if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
         if embed_dim % num_heads: raise CTIError(f'embed_dim {embed_dim} must be divisible by num_heads {num_heads}')
@@ -121,7 +122,7 @@ class OnlineSynthIn(torch.utils.data.Dataset):
     def __getitem__(self, i):
         import cv2
         img, label = render_synth_in(np.random.default_rng([self.seed, 2, self.epoch, int(i)]), self.size, self.table)
-        img = cv2.imdecode(np.frombuffer(_encode_jpeg(img), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        img = cv2.imdecode(np.frombuffer(encode_jpeg(img), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
         return self.transform(Image.fromarray(np.ascontiguousarray(img))), label
 
 # %% ../nbs/05b_pretrain.ipynb #e1ba39ab
@@ -144,26 +145,26 @@ class PretrainConfig(Config):
     out: str = ''
     online: bool = True
     epoch_images: int = 12800
-    img_size: int = 80
+    img_size: int = 64
     patch_size: int = 8
     embed_dim: int = 64
     depth: int = 12
     num_heads: int = 2
     mlp_ratio: float = 4.0
-    conv_stem: bool = True
-    drop_path: float = 0.05
-    epochs: int = 16
-    batch_size: int = 128
-    lr: float = 2e-3
+    conv_stem: bool | str = 'bn'
+    drop_path: float = 0.0
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
     weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
+    warmup_epochs: float = 0.5
     min_lr: float = 1e-5
     label_smoothing: float = 0.1
-    mixup: float = 0.2
-    cutmix: float = 0.5
-    mix_prob: float = 0.5
-    scale: tuple = (0.35, 1.0)
-    randaug: str = 'rand-m7-mstd0.5-inc1'
+    mixup: float = 0.0                   # DeiT: 0.8 / 1.0 / 1.0; off here, see "Why this recipe"
+    cutmix: float = 0.0
+    mix_prob: float = 0.0
+    scale: tuple = (0.5, 1.0)
+    randaug: str = ''                    # DeiT: 'rand-m9-mstd0.5-inc1'; off here, see "Why this recipe"
     seed: int = 0
     num_workers: int = 1
     device: str = ''
@@ -264,21 +265,21 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     epoch0, it0, gstep = 0, 0, 0
     if state is not None:
         net.load_state_dict(state['model']); opt.load_state_dict(state['optimizer'])
-        sched.load_state_dict(state['scheduler']); _set_rng_state(state['rng'])
+        sched.load_state_dict(state['scheduler']); set_rng_state(state['rng'])
         epoch0, it0, gstep = state['position']['epoch'], state['position']['iter'], state['position']['global_step']
     run.mkdir(parents=True, exist_ok=True)
     save_json({**cfg.to_dict(), 'steps_per_epoch': spe, 'num_classes': K, 'env': env_info()}, run / 'config.json')
     save_json({'model': 'ViTClassifier', 'kwargs': cfg.model_kwargs(K)}, run / 'model.json')
-    if state is not None: _truncate_log(run / 'log.jsonl', gstep, epoch0)   # drop lines past the checkpoint
+    if state is not None: truncate_log(run / 'log.jsonl', gstep, epoch0)   # drop lines past the checkpoint
     elif (run / 'log.jsonl').exists(): (run / 'log.jsonl').unlink()
 
     def save(epoch, it):
         save_torch({'model': net.state_dict(), 'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
-                    'rng': _rng_state(), 'position': {'epoch': epoch, 'iter': it, 'global_step': gstep},
+                    'rng': rng_state(), 'position': {'epoch': epoch, 'iter': it, 'global_step': gstep},
                     'config': cfg.to_dict()}, last)
 
     stopped, t_start = False, time.time()
-    with open(run / 'log.jsonl', 'a') as log, _StopFlag() as flag:
+    with open(run / 'log.jsonl', 'a') as log, StopFlag() as flag:
         for epoch in range(epoch0, cfg.epochs):
             start = it0 if epoch == epoch0 else 0
             sampler.set_epoch(epoch, start); items.epoch = epoch; items.ds.epoch = epoch
@@ -352,7 +353,8 @@ def net_kwargs(net: ViTClassifier) -> dict:
     "The backbone part of a classifier's configuration (what a fine-tune must match)."
     D = net.cls_token.shape[-1]
     return {'embed_dim': D, 'depth': len(net.blocks), 'num_heads': net.blocks[0].attn.num_heads,
-            'patch_size': net.patch_embed.patch_size, 'conv_stem': isinstance(net.patch_embed.stem, nn.Sequential),
+            'patch_size': net.patch_embed.patch_size,
+            'conv_stem': {'': False, 'gn': True}.get(net.patch_embed.kind, net.patch_embed.kind),
             'grid': int(round((net.pos_embed.shape[1] - 1) ** 0.5))}
 
 
@@ -389,9 +391,7 @@ def _classifier_from(init: str) -> ViTClassifier:
         raise CTIError(f'{init}: not a pretraining classifier (expected a ViTClassifier run or an exported backbone)')
     K, D = sd['head.weight'].shape
     grid = int(round((sd['pos_embed'].shape[1] - 1) ** 0.5))
-    stem = any(k.startswith('patch_embed.stem.') for k in sd)
-    patch = 2 ** (1 + sum(1 for k in sd if k.startswith('patch_embed.stem.') and sd[k].ndim == 4)) if stem else \
-        sd['patch_embed.proj.weight'].shape[-1]
+    stem, patch = stem_of_state_dict(sd)
     depth = 1 + max(int(k.split('.')[1]) for k in sd if k.startswith('blocks.'))
     meta = p.with_name('model.json') if p.suffix == '.pth' else f.with_suffix('.json')   # the heads are not in the shapes
     if not meta.is_file(): raise CTIError(f'{meta}: not found; it names the number of attention heads')

@@ -207,14 +207,14 @@ def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
 
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
-    from cti_nb.train import EpochSampler, _StopFlag, _init_distributed, _unwrap, _update
+    from cti_nb.train import EpochSampler, StopFlag, init_distributed, unwrap_model, _update
     cfg = config if isinstance(config, SegConfig) else SegConfig.from_dict(config)
     if not cfg.out: raise CTIError('segmentation config: out (run directory) is required')
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
     device = get_device(cfg.device or None)
     amp = amp_mode(cfg.amp, device)
     scaler = torch.amp.GradScaler('cuda') if amp == 'fp16' else None
-    rank, world = _init_distributed(device.type)
+    rank, world = init_distributed(device.type)
     seed_everything(cfg.seed)
     ds = load_dataset(cfg.data_root, cfg.split)
     items = PseudoLabelDataset(ds, cfg.labels, cfg.crop, cfg.scale, cfg.seed, cfg.labels_name, cfg.cache)
@@ -235,14 +235,14 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
 
     def save(final=False):
         if not is_main_process(): return
-        save_torch({'model': _unwrap(model).state_dict(), 'optimizer': opt.state_dict(), 'iteration': it}, ckpt)
-        if final: save_torch(_unwrap(model).state_dict(), out / 'model.pth')
+        save_torch({'model': unwrap_model(model).state_dict(), 'optimizer': opt.state_dict(), 'iteration': it}, ckpt)
+        if final: save_torch(unwrap_model(model).state_dict(), out / 'model.pth')
 
     from tqdm.auto import tqdm
     bar = tqdm(total=cfg.iterations, initial=it, desc='segment train', disable=not (cfg.progress and is_main_process()))
     log = open(out / 'log.jsonl', 'a') if is_main_process() else None
     model.train()
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while it < cfg.iterations:
             epoch, step = divmod(it, spe)
             sampler.set_epoch(epoch, step); items.epoch = epoch
@@ -297,8 +297,8 @@ def predict_probs(net: DeepLabV2, image: np.ndarray, scales=(1.0,), flip: bool =
 
 def crf_refine(image: np.ndarray, probs: np.ndarray, n_iter: int = 10) -> np.ndarray:
     "Dense-CRF labels from class probabilities (the pairwise terms of SPEC §5.3)."
-    from cti_nb.evaluate import _densecrf
-    dcrf, unary_from_softmax = _densecrf()
+    from cti_nb.evaluate import densecrf
+    dcrf, unary_from_softmax = densecrf()
     K, H, W = probs.shape
     d = dcrf.DenseCRF2D(W, H, K)
     d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs.astype(np.float32))))

@@ -19,7 +19,7 @@ from .data import save_mask_png
 
 # %% auto #0
 __all__ = ['SHAPES', 'TEXTURES', 'CONTEXTS', 'IN_SHAPES', 'IN_TEXTURES', 'class_table', 'class_names', 'default_structure',
-           'render_image', 'generate', 'dataset_card', 'format_card', 'synth_cli', 'render_synth_in',
+           'render_image', 'generate', 'dataset_card', 'format_card', 'synth_cli', 'render_synth_in', 'encode_jpeg',
            'generate_synth_in', 'read_synth_in']
 
 # %% ../nbs/02_synthetic.ipynb #fb7b20ba
@@ -334,7 +334,7 @@ def synth_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--n-train', type=int, default=None,
                    help='train images (default: 3000; synth-in 20000)')
     p.add_argument('--n-val', type=int, default=None, help='val images (default: 500; synth-in 2000)')
-    p.add_argument('--size', type=int, default=None, help='image side in pixels (default: 96; synth-in 80)')
+    p.add_argument('--size', type=int, default=None, help='image side in pixels (default: 96; synth-in 64, the backbone recipe)')
     p.add_argument('--cooccur-rate', type=float, default=0.7,
                    help='P(partner present | class of a co-occurring pair present) (default: 0.7; not synth-in)')
     p.add_argument('--context-rate', type=float, default=0.8,
@@ -343,7 +343,7 @@ def synth_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     pick = lambda v, default: default if v is None else v   # an explicit 0 reaches the generator's check
     if a.kind == 'synth-in':
-        generate_synth_in(a.out, a.seed, pick(a.n_train, 20000), pick(a.n_val, 2000), pick(a.size, 80),
+        generate_synth_in(a.out, a.seed, pick(a.n_train, 20000), pick(a.n_val, 2000), pick(a.size, 64),
                           progress=not a.no_progress)
         return 0
     generate(a.kind, a.out, a.seed, pick(a.n_train, 3000), pick(a.n_val, 500), pick(a.size, 96), a.cooccur_rate,
@@ -368,12 +368,12 @@ def render_synth_in(rng, size: int, table) -> tuple[np.ndarray, int]:
     return np.clip(img, 0, 255).astype(np.uint8), label
 
 # %% ../nbs/02_synthetic.ipynb #3ff90861
-def _encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
+def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
     ok, buf = cv2.imencode('.jpg', img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     return buf.tobytes()
 
 
-def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, n_val: int = 2000, size: int = 80,
+def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, n_val: int = 2000, size: int = 64,
                       jpeg_quality: int = 95, progress: bool = True, verbose: bool = True) -> Path:
     "Write synth-in (images, one `image_id class_index` list per split, card) under `out`; returns the root."
     if n_train < 1 or n_val < 1: raise CTIError(f'n_train={n_train}, n_val={n_val}: both must be >= 1')
@@ -386,7 +386,7 @@ def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, 
             img, label = render_synth_in(np.random.default_rng([seed, code, i]), size, table)
             path = root / 'JPEGImages' / f'{split}_{i:06d}.jpg'
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp: tmp.write_bytes(_encode_jpeg(img, jpeg_quality))
+            with atomic_path(path) as tmp: tmp.write_bytes(encode_jpeg(img, jpeg_quality))
             lines.append(f'{path.stem} {label}\n')
         counts[split] = np.bincount([int(l.split()[1]) for l in lines], minlength=len(table)).tolist()
         with atomic_path(root / 'ImageSets' / f'{split}.txt') as tmp: tmp.write_text(''.join(lines))

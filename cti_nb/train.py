@@ -29,8 +29,9 @@ from .losses import (ClassTokenMemory, background_cam_loss, classification_loss,
 # %% auto #0
 __all__ = ['VARIANTS', 'STEP_IMPLS', 'NO_DECAY_NAMES', 'PRESETS', 'StepSettings', 'variant_settings', 'four_pass_step',
            'optimised_step', 'CTIStep', 'make_step', 'benchmark_step', 'param_groups', 'make_optimizer',
-           'make_scheduler', 'TrainConfig', 'get_config', 'EpochSampler', 'SeededItems', 'build_net', 'evaluate_seeds',
-           'train', 'load_run', 'read_log', 'train_seconds', 'plot_losses', 'train_cli']
+           'make_scheduler', 'TrainConfig', 'get_config', 'EpochSampler', 'SeededItems', 'build_net', 'rng_state',
+           'set_rng_state', 'init_distributed', 'unwrap_model', 'StopFlag', 'truncate_log', 'evaluate_seeds', 'train',
+           'load_run', 'read_log', 'train_seconds', 'plot_losses', 'train_cli']
 
 # %% ../nbs/05_train.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
@@ -497,14 +498,14 @@ def build_net(kwargs: dict):
     return CTIModel(**kwargs)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     st = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
     st['numpy'] = (st['numpy'][0], torch.from_numpy(st['numpy'][1].astype(np.int64)), *st['numpy'][2:])
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
 
-def _set_rng_state(st: dict) -> None:
+def set_rng_state(st: dict) -> None:
     v, s, g = st['python']
     random.setstate((v, tuple(s), g))
     n = st['numpy']
@@ -518,7 +519,7 @@ def _dist():
     return dist if dist.is_available() and dist.is_initialized() else None
 
 
-def _init_distributed(device: str):
+def init_distributed(device: str):
     "Initialise the process group when launched by torchrun (WORLD_SIZE > 1)."
     import torch.distributed as dist
     if int(os.environ.get('WORLD_SIZE', 1)) > 1 and not dist.is_initialized():
@@ -528,10 +529,10 @@ def _init_distributed(device: str):
     return rank_and_world()
 
 
-def _unwrap(m): return m.module if hasattr(m, 'module') else m
+def unwrap_model(m): return m.module if hasattr(m, 'module') else m
 
 
-class _StopFlag:
+class StopFlag:
     "SIGTERM / first Ctrl-C set a flag; the trainer checkpoints after the step in flight and stops."
     def __init__(self): self.stop, self._old = False, {}
 
@@ -567,7 +568,7 @@ def _any_rank(flag: bool, device) -> bool:
     return bool(t.item() > 0)
 
 
-def _truncate_log(path: Path, global_step: int, epoch: int) -> None:
+def truncate_log(path: Path, global_step: int, epoch: int) -> None:
     if not path.exists(): return
     keep = []
     for line in path.read_text().splitlines():
@@ -580,17 +581,17 @@ def _truncate_log(path: Path, global_step: int, epoch: int) -> None:
 
 def _checkpoint(run: Path, step_mod, opt, sched, scaler, cfg: TrainConfig, epoch: int, it: int, global_step: int,
                 extra: dict, rng_all: list) -> dict:
-    net = _unwrap(step_mod).net
+    net = unwrap_model(step_mod).net
     return {'model': net.state_dict(), 'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
             'scaler': scaler.state_dict() if scaler is not None else None,
-            'memory': _unwrap(step_mod).memory.state_dict(), 'rng': rng_all,
+            'memory': unwrap_model(step_mod).memory.state_dict(), 'rng': rng_all,
             'position': {'epoch': epoch, 'iter': it, 'global_step': global_step},
             'config': cfg.to_dict(), 'extra': extra}
 
 
 def _gather_rng() -> list:
     d = _dist()
-    st = _rng_state()
+    st = rng_state()
     if d is None: return [st]
     out = [None] * d.get_world_size()
     d.all_gather_object(out, st)
@@ -669,7 +670,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
         raise CTIError(f'{run}: already holds a run (checkpoints/last.pth); pass --resume or choose a new --out')
     cfg.check()
     if not cfg.data_root: raise CTIError('train config data_root: a dataset root is required (--data-root DIR)')
-    rank, world = _init_distributed(cfg.device)
+    rank, world = init_distributed(cfg.device)
     main = rank == 0
     device = get_device(cfg.device or None)
     if device.type == 'cuda' and world > 1: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
@@ -709,7 +710,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
         pos = state['position']
         epoch0, it0, gstep, extra = pos['epoch'], pos['iter'], pos['global_step'], state.get('extra') or extra
         rngs = state['rng']
-        _set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+        set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
     if main:
         run.mkdir(parents=True, exist_ok=True)
         save_json({**cfg.to_dict(), 'world_size': world, 'device_used': str(device),
@@ -717,7 +718,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
                    'steps_per_epoch': spe, 'env': env_info()}, run / 'config.json')
         save_json({'model': 'CTIModel', 'kwargs': kwargs, 'class_names': list(ds.class_names),
                    'variant': cfg.variant, 'dataset': cfg.dataset}, run / 'model.json')
-        if state is not None: _truncate_log(run / 'log.jsonl', gstep, epoch0)
+        if state is not None: truncate_log(run / 'log.jsonl', gstep, epoch0)
         elif (run / 'log.jsonl').exists(): (run / 'log.jsonl').unlink()
     fwd = step_mod
     if world > 1:
@@ -737,7 +738,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     stopped = False
     t_start = time.time()
     try:
-        with _StopFlag() as flag:
+        with StopFlag() as flag:
             for epoch in range(epoch0, cfg.epochs):
                 start = it0 if epoch == epoch0 else 0
                 sampler.set_epoch(epoch, start); items.epoch = epoch

@@ -14,8 +14,8 @@ from .core import CTIError, IGNORE_INDEX, atomic_path, voc_palette
 
 # %% auto #0
 __all__ = ['mask_to_rgb', 'overlay_cam', 'overlay_mask', 'foreground_tokens', 'pairwise_cosine', 'token_similarity_per_layer',
-           'tsne_points', 'class_colors', 'save_figure', 'plot_cam_rows', 'plot_background_rows', 'plot_tsne_layers',
-           'plot_token_similarity', 'plot_segmentation_rows']
+           'tsne_points', 'class_colors', 'save_figure', 'hide_axes', 'plot_cam_rows', 'plot_background_rows',
+           'plot_tsne_layers', 'plot_token_similarity', 'plot_segmentation_rows']
 
 # %% ../nbs/10_visualize.ipynb #2e1c8ea5
 def mask_to_rgb(mask: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
@@ -103,7 +103,7 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str, pdf: bool = False, d
     return out
 
 # %% ../nbs/10_visualize.ipynb #14b90967
-def _hide_axes(ax):
+def hide_axes(ax):
     ax.set_xticks([]); ax.set_yticks([])
     for s in ax.spines.values(): s.set_visible(False)
 
@@ -137,7 +137,7 @@ def plot_cam_rows(images, gts, cams_by_model: dict, labels, class_names, max_cla
                     ax.imshow(overlay_cam(img, cams_by_model[m][r][c + 1]))
                     ax.set_title(f'{m}: {class_names[c]}', fontsize=7)
         axes[r, -1].imshow(mask_to_rgb(gt)); axes[r, -1].set_title('ground truth', fontsize=7)
-        for ax in axes[r]: _hide_axes(ax)
+        for ax in axes[r]: hide_axes(ax)
     return _layout(fig, title)
 
 
@@ -153,7 +153,7 @@ def plot_background_rows(images, gts, cams, labels, class_names, max_classes: in
         for j, c in enumerate(present):
             axes[r, 2 + j].imshow(overlay_cam(img, cam[c + 1])); axes[r, 2 + j].set_title(class_names[c], fontsize=7)
         axes[r, -1].imshow(mask_to_rgb(gt)); axes[r, -1].set_title('ground truth', fontsize=7)
-        for ax in axes[r]: _hide_axes(ax)
+        for ax in axes[r]: hide_axes(ax)
     return _layout(fig, title)
 
 
@@ -172,7 +172,7 @@ def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: i
             for c in np.unique(cls):
                 ax.scatter(*pts[cls == c].T, s=6, color=colors[c], label=class_names[c] if c not in seen else None)
                 seen.add(c)
-            ax.set_title(f'{m} · layer {l + 1}', fontsize=8); _hide_axes(ax)
+            ax.set_title(f'{m} · layer {l + 1}', fontsize=8); hide_axes(ax)
     fig.legend(loc='lower center', ncol=min(C, 8), fontsize=7, markerscale=2, frameon=False)
     return _layout(fig, title, bottom=0.08 + 0.02 * (C // 8))
 
@@ -214,7 +214,7 @@ def plot_segmentation_rows(images, preds, gts, overlay: bool = False, class_name
             axes[r, 1].imshow(mask_to_rgb(pred)); axes[r, 1].set_title('prediction', fontsize=8)
             axes[r, 2].imshow(mask_to_rgb(gt)); axes[r, 2].set_title('ground truth', fontsize=8)
         present |= set(np.unique(pred).tolist()) | set(np.unique(gt).tolist())
-        for ax in axes[r]: _hide_axes(ax)
+        for ax in axes[r]: hide_axes(ax)
     if class_names is not None:
         pal = voc_palette() / 255.0
         names = ('background',) + tuple(class_names)
