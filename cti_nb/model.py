@@ -195,7 +195,26 @@ class PrefixState:
 
 # %% ../nbs/03_model.ipynb #d83effe8
 class CTIModel(nn.Module):
-    "MCTformer-V2 + CTI (default: DeiT-S, 20 classes); `bg_token=False, tokenizer=False` gives MCTformer-V2."
+    """MCTformer-V2 + CTI (default: DeiT-S, 20 classes); `bg_token=False, tokenizer=False` gives MCTformer-V2.
+
+    Args:
+        num_classes: C, the foreground classes (one class token each).
+        img_size: side of the training crops; the positional table holds (img_size // patch_size)^2 patches and is
+            resized bicubically for other input sizes.
+        patch_size: p, the side of a patch in pixels.
+        embed_dim: D, the token width (384 for DeiT-S).
+        depth: number of transformer blocks (12 for DeiT-S: the official block indices assume 12).
+        num_heads: attention heads per block.
+        mlp_ratio: hidden width of each block's MLP as a multiple of D.
+        qkv_bias: a bias in the query/key/value projection (DeiT: True).
+        drop_path: stochastic-depth rate of the last block, rising linearly from 0 at the first.
+        bg_token: a learnable background token before the class tokens (CTI; P = C + 1 tokens).
+        tokenizer: CTI's tokenizer MLP makes the P tokens from one `cls_token` (official CTI layout); False gives
+            MCTformer-V2's C independent tokens and one positional table.
+        conv_stem: the patch embedding, one of `STEMS` (False: the official stride-p convolution).
+        cam_layers: blocks whose class-to-patch attention makes the inference CAM; None = the variant's official
+            set (all blocks with a background token, as `infer_trm.py`; the last 3 for MCTformer-V2).
+    """
 
     def __init__(self, num_classes: int = 20, img_size: int = 224, patch_size: int = 16, embed_dim: int = 384,
                  depth: int = 12, num_heads: int = 6, mlp_ratio: float = 4., qkv_bias: bool = True,
@@ -418,9 +437,10 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
 
 # %% ../nbs/03_model.ipynb #5aeb7eb1
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
-# name -> file in WEIGHTS_DIR and its pinned sha256. Empty until the synth-in backbone reaches its accuracy gate
-# (see 05b_pretrain); the loading path below is exercised by the tests with a temporary entry.
-SHIPPED_BACKBONES: dict[str, dict] = {}
+# name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
+SHIPPED_BACKBONES: dict[str, dict] = {
+    'synth-in': {'file': 'synth-in_vit12-d64.safetensors', 'sha256': 'b9e22f6710ef031259decb2826b9638b90cc3aee5cabfd4c41ef450b990dd435'},
+}
 
 
 def resolve_backbone_file(src) -> Path:

@@ -265,8 +265,9 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     epoch0, it0, gstep = 0, 0, 0
     if state is not None:
         net.load_state_dict(state['model']); opt.load_state_dict(state['optimizer'])
-        sched.load_state_dict(state['scheduler']); set_rng_state(state['rng'])
+        set_rng_state(state['rng'])
         epoch0, it0, gstep = state['position']['epoch'], state['position']['iter'], state['position']['global_step']
+        sched.step_update(gstep)   # the schedule is a function of the step and `epochs`: --resume --epochs N extends it
     run.mkdir(parents=True, exist_ok=True)
     save_json({**cfg.to_dict(), 'steps_per_epoch': spe, 'num_classes': K, 'env': env_info()}, run / 'config.json')
     save_json({'model': 'ViTClassifier', 'kwargs': cfg.model_kwargs(K)}, run / 'model.json')
@@ -278,6 +279,9 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
                     'rng': rng_state(), 'position': {'epoch': epoch, 'iter': it, 'global_step': gstep},
                     'config': cfg.to_dict()}, last)
 
+    if cfg.stop_after_steps and gstep >= cfg.stop_after_steps:   # already there: a re-run of a staged recipe
+        print(f'{run}: already at step {gstep} >= stop_after_steps={cfg.stop_after_steps}; nothing to do')
+        return run
     stopped, t_start = False, time.time()
     with open(run / 'log.jsonl', 'a') as log, StopFlag() as flag:
         for epoch in range(epoch0, cfg.epochs):
@@ -419,6 +423,10 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--no-progress', action='store_true', help='no progress bar (batch runs)')
     p.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE',
                    help='override any PretrainConfig field')
+    p.add_argument('--export', metavar='DEST', help='after training, write the backbone DEST (.safetensors), its '
+                   'head, manifest and curve (export_backbone)')
+    p.add_argument('--extra-val', nargs='*', default=[], metavar='NAME=ROOT',
+                   help='with --export: also the top-1 on these synth-in val sets (e.g. seed1=DIR)')
     a = p.parse_args(argv)
     if a.eval_only:
         if not a.init: raise CTIError('--eval-only needs --init NAME_OR_FILE')
@@ -431,7 +439,16 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     if a.no_progress: kw['progress'] = False
     cfg = get_pretrain_config(**kw).apply_overrides(a.set).check()
     if cfg.device == 'cuda' and not torch.cuda.is_available(): raise CTIError('--device cuda: no CUDA device here')
-    print(pretrain(cfg, resume=a.resume))
+    extra = dict(kv.split('=', 1) for kv in a.extra_val if '=' in kv)
+    if len(extra) != len(a.extra_val): raise CTIError(f'--extra-val {a.extra_val}: expected NAME=ROOT items')
+    for root in extra.values(): read_synth_in(root, 'val')   # a bad root is named before training
+    run = pretrain(cfg, resume=a.resume)
+    print(run)
+    if a.export and (run / 'model.pth').is_file():
+        cmd = 'cti-nb pretrain ' + ' '.join(argv if argv is not None else sys.argv[2:])
+        dest = export_backbone(run, a.export, extra, command=cmd)
+        m = json.loads(dest.with_suffix('.json').read_text())
+        print(f"exported {dest} (sha256 {m['sha256']}); " + ', '.join(f'top-1 {k} {v:.4f}' for k, v in m['top1'].items()))
     return 0
 
 

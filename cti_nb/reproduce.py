@@ -39,7 +39,7 @@ class Profile(Config):
     voc_val: int = 16
     coco_train: int = 48
     coco_val: int = 16
-    size: int = 64
+    size: int = 80
     seeds: tuple = (0,)
     voc_variants: tuple = ('baseline', 'cti')
     coco_variants: tuple = ('baseline', 'cti')
@@ -61,16 +61,14 @@ class Profile(Config):
 
 
 PROFILES = {
-    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2,
-                     pretrain_images=48, pretrain_set=('epochs=1',)),
-    'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, size=64,
-                     train_set=('epochs=6',), seed_eval_images=200, figure_images=6,
+    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
+    'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80,
+                     train_set=('epochs=8',), seed_eval_images=200, figure_images=6,
                      tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2,
                      gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
-    'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200, size=64,
+    'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
                     figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=-1, seg_seeds=(0,), jobs=2,
-                    pretrain_images=4800, pretrain_set=('epochs=8',),
                     gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
 }
 
@@ -471,12 +469,19 @@ def _stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_di
         settings = {'dataset': ds, 'variant': 'baseline', 'seed': PRETRAIN_SEED, 'set': list(prof.pretrain_set),
                     'data': _done_hash(root), 'preset': PRESETS[ds]}
         args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', 'baseline', '--seed',
-                PRETRAIN_SEED, '--no-progress'] + [a for kv in prof.pretrain_set for a in ('--set', kv)]
+                PRETRAIN_SEED, '--no-progress', '--set', 'init=']   # the earlier regime's pretraining: from scratch
+        args += [a for kv in prof.pretrain_set for a in ('--set', kv)]
         job = _train_job(run, settings, args, force)
         if job: todo.append(job)
         init[ds] = str(run.resolve())
     _run_todo(todo, prof.jobs)
     return init
+
+
+def _backbone_hash(init) -> str | None:
+    "The pinned sha256 of a shipped backbone name (part of a fine-tune's cache settings), else None."
+    from cti_nb.model import SHIPPED_BACKBONES
+    return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
 
 def _stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
@@ -488,9 +493,10 @@ def _stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
                 settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root,
-                            'preset': PRESETS[ds]}
+                            'preset': PRESETS[ds], 'backbone': _backbone_hash(PRESETS[ds].get('init'))}
+                sets = [kv for kv in prof.train_set if not (ds in init and kv.startswith('init='))]
                 args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
-                        '--no-progress'] + [a for kv in prof.train_set for a in ('--set', kv)]
+                        '--no-progress'] + [a for kv in sets for a in ('--set', kv)]
                 if ds in init:   # the pretraining run's settings are part of this run's
                     settings['init'] = _done_hash(init[ds])
                     args += ['--init', init[ds]]
@@ -896,8 +902,11 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
     from cti_nb.train import train_seconds
     if lever not in LEVERS: raise CTIError(f'unknown lever {lever!r}; choose one of {", ".join(LEVERS)}')
     lv, prof = LEVERS[lever], get_profile(profile) if isinstance(profile, str) else profile
-    if not prof.pretrain_images:
-        raise CTIError(f'profile {prof.name}: levers are screened against a pretrained study; use --profile full')
+    if prof.name != 'full' and not prof.pretrain_images:
+        raise CTIError(f'profile {prof.name}: levers are screened against the study; use --profile full')
+    if lv.pretrain_set and not prof.pretrain_images:
+        raise CTIError(f'lever {lever}: it pretrains its own network (a baseline on unbiased synth data, the earlier '
+                       f'regime); profile {prof.name} fine-tunes the shipped synth-in backbone instead')
     base, here = Path(work) / prof.name, Path(work) / prof.name / 'levers' / lever
     lprof = prof.override(seeds=tuple(lv.seeds), train_set=tuple(prof.train_set) + tuple(lv.train_set),
                           size=lv.size or prof.size,

@@ -207,7 +207,7 @@ def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
 
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
-    from cti_nb.train import EpochSampler, StopFlag, init_distributed, unwrap_model, _update
+    from cti_nb.train import EpochSampler, StopFlag, init_distributed, unwrap_model, backward_and_step
     cfg = config if isinstance(config, SegConfig) else SegConfig.from_dict(config)
     if not cfg.out: raise CTIError('segmentation config: out (run directory) is required')
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
@@ -253,7 +253,7 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
                 opt.param_groups[0]['lr'], opt.param_groups[1]['lr'] = lr, cfg.head_lr_mult * lr
                 with autocast(amp, device):
                     loss = F.cross_entropy(model(x.to(device)), y.to(device), ignore_index=IGNORE_INDEX)
-                opt.zero_grad(set_to_none=True); _update(loss, opt, scaler)
+                opt.zero_grad(set_to_none=True); backward_and_step(loss, opt, scaler)
                 it += 1; bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
                 if log: log.write(json.dumps({'iteration': it, 'loss': loss.item(), 'lr': lr}) + '\n'); log.flush()
                 if it % cfg.ckpt_every == 0: save()

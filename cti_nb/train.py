@@ -28,10 +28,10 @@ from .losses import (ClassTokenMemory, background_cam_loss, classification_loss,
 
 # %% auto #0
 __all__ = ['VARIANTS', 'STEP_IMPLS', 'NO_DECAY_NAMES', 'PRESETS', 'StepSettings', 'variant_settings', 'four_pass_step',
-           'optimised_step', 'CTIStep', 'make_step', 'benchmark_step', 'param_groups', 'make_optimizer',
-           'make_scheduler', 'TrainConfig', 'get_config', 'EpochSampler', 'SeededItems', 'build_net', 'rng_state',
-           'set_rng_state', 'init_distributed', 'unwrap_model', 'StopFlag', 'truncate_log', 'evaluate_seeds', 'train',
-           'load_run', 'read_log', 'train_seconds', 'plot_losses', 'train_cli']
+           'optimised_step', 'CTIStep', 'backward_and_step', 'make_step', 'benchmark_step', 'param_groups',
+           'make_optimizer', 'make_scheduler', 'TrainConfig', 'get_config', 'EpochSampler', 'SeededItems', 'build_net',
+           'rng_state', 'set_rng_state', 'init_distributed', 'unwrap_model', 'StopFlag', 'truncate_log',
+           'evaluate_seeds', 'train', 'load_run', 'read_log', 'train_seconds', 'plot_losses', 'train_cli']
 
 # %% ../nbs/05_train.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
@@ -219,7 +219,7 @@ class CTIStep(nn.Module):
         return fn(self.net, x1, x2, y, self.settings, self.memory, epoch)
 
 
-def _update(loss, optimizer, scaler=None) -> None:
+def backward_and_step(loss, optimizer, scaler=None) -> None:
     "Backward of `loss` and one optimizer step, through the `GradScaler` when there is one (fp16)."
     if scaler is not None:
         scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
@@ -242,7 +242,7 @@ def make_step(net, settings: StepSettings, impl: str = 'optimised', memory: Clas
         with autocast(mode, x1.device): out = step(x1, x2, y, epoch)
         if optimizer is None: out['loss'].backward(); return out
         if mode == 'fp16' and scaler is None: scaler = torch.amp.GradScaler('cuda')
-        _update(out['loss'], optimizer, scaler)
+        backward_and_step(out['loss'], optimizer, scaler)
         return out
     return run
 
@@ -342,7 +342,7 @@ class TrainConfig(Config):
     depth: int = 12
     num_heads: int = 6
     mlp_ratio: float = 4.0
-    conv_stem: bool = False
+    conv_stem: bool | str = False       # patch embedding: False (official), True/'gn' or 'bn' (see 03_model)
     drop_path: float = 0.1
     tokenizer: bool | None = None        # None = the variant's: CTI's tokenizer for every variant but the baseline
     init: str = ''                       # fine-tune start: DeiT ImageNet checkpoint or a pretraining run ('' = scratch)
@@ -431,10 +431,11 @@ class TrainConfig(Config):
         return self
 
 
-_SYNTH = dict(img_size=64, patch_size=8, embed_dim=96, depth=6, num_heads=3, mlp_ratio=4.0, conv_stem=True,
-              drop_path=0.1, infuse_after=1, n_layers=3, train_split='train', batch_size=32, lr=1e-3,
-              epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0), scale2=(0.5, 1.0),
-              eval_split='val', num_workers=0)
+# the shipped synth-in backbone's network (05b_pretrain) at 80 px: a 10 x 10 grid and every official block index
+_SYNTH = dict(img_size=80, patch_size=8, embed_dim=64, depth=12, num_heads=2, mlp_ratio=4.0, conv_stem='bn',
+              init='synth-in', drop_path=0.1, infuse_after=3, n_layers=6, train_split='train', batch_size=16,
+              lr=2e-3, epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0),
+              scale2=(0.5, 1.0), eval_split='val', num_workers=0)
 
 PRESETS: dict[str, dict] = {
     'voc': dict(dataset='voc'),
@@ -761,7 +762,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
                     with autocast(amp, device):
                         out = fwd(x1, x2, y.float(), epoch)
                     opt.zero_grad(set_to_none=True)
-                    _update(out['loss'], opt, scaler)
+                    backward_and_step(out['loss'], opt, scaler)
                     gstep += 1
                     if cfg.sched == 'step': sched.step_update(gstep)
                     vals = {k: float(v.detach()) for k, v in out.items() if k.startswith('loss')}

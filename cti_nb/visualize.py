@@ -157,18 +157,22 @@ def plot_background_rows(images, gts, cams, labels, class_names, max_classes: in
     return _layout(fig, title)
 
 
-def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: int = 0, title=None):
-    "Rows = models, columns = layers: t-SNE of the present classes' tokens coloured by class, with a legend."
+def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: int = 0, title=None,
+                     max_cols: int = 6):
+    """Rows = models (each wrapped every `max_cols` layers), columns = layers: t-SNE of the present classes' tokens
+    coloured by class, with a legend."""
     import matplotlib.pyplot as plt
-    models = list(tokens_by_model)
+    models, layers = list(tokens_by_model), list(layers)
     C = len(class_names)
     colors = class_colors(C)
-    fig, axes = plt.subplots(len(models), len(layers), figsize=(2.3 * len(layers), 2.4 * len(models)), squeeze=False)
+    ncol = min(len(layers), max_cols); wraps = -(-len(layers) // ncol)   # rows per model
+    fig, axes = plt.subplots(len(models) * wraps, ncol, figsize=(2.3 * ncol, 2.4 * len(models) * wraps), squeeze=False)
+    for ax in axes.flat: ax.set_visible(False)
     seen = set()
     for r, m in enumerate(models):
         for j, l in enumerate(layers):
             pts, cls = tsne_points(tokens_by_model[m], labels, l, seed=seed)
-            ax = axes[r, j]
+            ax = axes[r * wraps + j // ncol, j % ncol]; ax.set_visible(True)
             for c in np.unique(cls):
                 ax.scatter(*pts[cls == c].T, s=6, color=colors[c], label=class_names[c] if c not in seen else None)
                 seen.add(c)

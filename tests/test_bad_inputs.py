@@ -16,7 +16,7 @@ from PIL import Image
 
 from cti_nb.core import LOCK_NAME, CTIError, _proc_start, save_json
 
-TINY = ['img_size=32', 'patch_size=8', 'embed_dim=32', 'depth=2', 'num_heads=2', 'infuse_after=0', 'n_layers=1',
+TINY = ['init=', 'img_size=32', 'patch_size=8', 'embed_dim=32', 'depth=2', 'num_heads=2', 'infuse_after=0', 'n_layers=1',
         'memory_size=4', 'batch_size=4', 'num_workers=0']
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ['--set', 'img_size=32', 'patch_size=8', 'embed_dim=32', 'depth=4', 'num_heads=2', 'mlp_ratio=2.0',
+TINY = ['--set', 'init=', 'img_size=32', 'patch_size=8', 'embed_dim=32', 'depth=4', 'num_heads=2', 'mlp_ratio=2.0',
         'infuse_after=1', 'n_layers=2', 'memory_size=4', 'drop_path=0.1', 'conv_stem=False', 'batch_size=4', 'num_workers=0']
 
 
