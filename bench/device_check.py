@@ -253,7 +253,7 @@ def ddp_worker(out: str, dry: bool) -> None:
     from torch.nn.parallel import DistributedDataParallel as DDP
     from cti_nb.core import save_json
     from cti_nb.model import CTIModel
-    from cti_nb.train import CTIStep, _memory_for, _update, make_optimizer, variant_settings
+    from cti_nb.train import CTIStep, _memory_for, backward_and_step, make_optimizer, variant_settings
     cuda = torch.cuda.is_available() and not dry
     backend = 'nccl' if cuda else 'gloo'
     t0 = time.perf_counter()
@@ -278,7 +278,7 @@ def ddp_worker(out: str, dry: bool) -> None:
         _sync(dev); ts = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out_ = ddp(x1, x2, y, 0)
-        _update(out_['loss'], opt)
+        backward_and_step(out_['loss'], opt)
         _sync(dev); times.append(time.perf_counter() - ts); losses.append(float(out_['loss'].detach()))
     if rank == 0:
         save_json({'backend': backend, 'world_size': dist.get_world_size(), 'init_and_first_all_reduce_s': init_s,

@@ -298,7 +298,7 @@ ROWS = {
     'unwritable output folder (cams CLI)': (unwritable_cams_folder, 'cannot create this output folder'),
     'disk full while writing a checkpoint (API)': (disk_full_during_checkpoint,
                                                    'last.pth: cannot write (No space left on device); the previous file is unchanged'),
-    '--resume with another config (train CLI)': (resume_other_config, 'lr=0.5 (the run has 0.001)'),
+    '--resume with another config (train CLI)': (resume_other_config, 'lr=0.5 (the run has 0.002)'),
     'output folder in use by a live process (cams CLI)': (folder_in_use, 'in use by process'),
     'COCO json with an unknown category (coco-masks CLI)': (coco_unknown_category, 'unknown category id 99'),
     'drift check without a reference manifest (API)': (missing_reference_manifest, 'no reference manifest'),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ['--preset', 'synth-voc', '--epochs', '2', '--no-progress', '--set', 'init=', 'img_size=32', 'patch_size=8',
+ARGS = ['--preset', 'synth-voc', '--epochs', '2', '--no-progress', '--set', 'init=', 'lr=0.001', 'img_size=32', 'patch_size=8',
         'embed_dim=32', 'depth=4', 'num_heads=2', 'mlp_ratio=2.0', 'infuse_after=1', 'n_layers=2', 'memory_size=4',
         'drop_path=0.0', 'conv_stem=False', 'batch_size=4', 'num_workers=0']
 
