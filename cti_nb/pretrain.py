@@ -442,9 +442,12 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     extra = dict(kv.split('=', 1) for kv in a.extra_val if '=' in kv)
     if len(extra) != len(a.extra_val): raise CTIError(f'--extra-val {a.extra_val}: expected NAME=ROOT items')
     for root in extra.values(): read_synth_in(root, 'val')   # a bad root is named before training
+    t0 = time.time()
     run = pretrain(cfg, resume=a.resume)
     print(run)
-    if a.export and (run / 'model.pth').is_file():
+    if a.export and not ((run / 'model.pth').is_file() and (run / 'model.pth').stat().st_mtime >= t0):
+        print(f'not exported: {run} has not finished (no model.pth from this call); --resume it first')
+    elif a.export:
         cmd = 'cti-nb pretrain ' + ' '.join(argv if argv is not None else sys.argv[2:])
         dest = export_backbone(run, a.export, extra, command=cmd)
         m = json.loads(dest.with_suffix('.json').read_text())
