@@ -24,7 +24,7 @@ $(VENV)/.cti-nb-installed: settings.ini setup.py .ci/constraints.txt
 reproduce: setup
 	$(BIN)/cti-nb reproduce --profile $(PROFILE)
 
-# The shipped synth-in backbone from nothing (one-time, about 75 min on 2 CPU cores; resumes where it stopped): its
+# The shipped synth-in backbone from nothing (one-time, 85 min measured on 2 CPU cores; resumes where it stopped): its
 # data, the pretraining run in runs/backbone/run, and the export into cti_nb/weights/ (then pin the printed sha256 in
 # SHIPPED_BACKBONES, nbs/03_model.ipynb). The shipped run followed the 30-epoch cosine to step 4563, then continued
 # with its horizon set to 44 epochs (the schedule follows --epochs on resume): the two commands below.

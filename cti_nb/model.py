@@ -439,7 +439,8 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
 # name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
 SHIPPED_BACKBONES: dict[str, dict] = {
-    'synth-in': {'file': 'synth-in_vit12-d64.safetensors', 'sha256': 'b9e22f6710ef031259decb2826b9638b90cc3aee5cabfd4c41ef450b990dd435'},
+    'synth-in': {'file': 'synth-in_vit12-d64.safetensors',
+                 'sha256': 'b9e22f6710ef031259decb2826b9638b90cc3aee5cabfd4c41ef450b990dd435'},
 }
 
 

@@ -44,7 +44,7 @@ class Profile(Config):
     voc_variants: tuple = ('baseline', 'cti')
     coco_variants: tuple = ('baseline', 'cti')
     train_set: tuple = ()                # extra `key=value` training overrides (both datasets)
-    pretrain_images: int = 0             # unbiased synthetic pretraining images per dataset (0 = from scratch)
+    pretrain_images: int = 0             # earlier-regime pretraining images per dataset (0 = none)
     pretrain_set: tuple = ()             # overrides of the pretraining run (a baseline run on the unbiased data)
     seed_eval_images: int = 16           # seed mIoU is measured on the first N train ids (VOC: train 1,464)
     thresholds: str = '0.05:0.95:0.01'   # start:stop:step, stop included

@@ -83,7 +83,7 @@ def _shipped_backbones() -> dict:
 
 
 @pytest.mark.skipif('synth-in' not in _shipped_backbones(),
-                    reason='no synth-in backbone is shipped yet (its pretraining has not reached the 90 % gate)')
+                    reason='no synth-in backbone in cti_nb.model.SHIPPED_BACKBONES')
 def test_shipped_backbone_is_in_the_wheel_and_trains(venv):
     "The shipped synth-in backbone (cti_nb/weights/) is inside the installed wheel and starts a fine-tune by name."
     bin_, env, work = venv
