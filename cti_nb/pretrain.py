@@ -133,6 +133,8 @@ class PretrainConfig(Config):
     Args:
         data_root: synth-in root (its val split is always read from disk; train too unless `online`).
         out: run directory.
+        init: continue from this classifier (a run directory, a model.pth, or an exported backbone with its head)
+            with a fresh optimiser and schedule; the manifest records what it continued from (`warm_start`).
         online: draw `epoch_images` fresh training images per epoch instead of reading the train split.
         img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, conv_stem, drop_path: the network
             (`ViTClassifier`).
@@ -143,6 +145,7 @@ class PretrainConfig(Config):
     """
     data_root: str = ''
     out: str = ''
+    init: str = ''
     online: bool = True
     epoch_images: int = 12800
     img_size: int = 64
@@ -259,6 +262,10 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     if spe < 1: raise CTIError(f'{cfg.data_root}: {len(items)} training images < batch_size={cfg.batch_size}')
     seed_everything(cfg.seed)
     net, mix, criterion = _build(cfg, K)
+    warm = _init_record(cfg.init) if state is None and cfg.init else None
+    if warm:   # a warm start: another classifier's weights and head; optimiser and schedule start afresh
+        try: net.load_state_dict(_classifier_from(cfg.init).state_dict())
+        except RuntimeError as e: raise CTIError(f'{cfg.init}: not the shape of this recipe ({" ".join(str(e).split())[:160]})') from None
     net.to(device)
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.epochs, spe, cfg.warmup_epochs, 1e-6, cfg.min_lr, 'step')
@@ -271,6 +278,7 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     save_json({**cfg.to_dict(), 'steps_per_epoch': spe, 'num_classes': K, 'env': env_info()}, run / 'config.json')
     save_json({'model': 'ViTClassifier', 'kwargs': cfg.model_kwargs(K)}, run / 'model.json')
+    if warm: save_json(warm, run / 'init.json')
     if state is not None: truncate_log(run / 'log.jsonl', gstep, epoch0)   # drop lines past the checkpoint
     elif (run / 'log.jsonl').exists(): (run / 'log.jsonl').unlink()
 
@@ -348,9 +356,32 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
                 'curve': [{'epoch': e['epoch'], 'step': e['step'], 'val_top1': e['val_top1']} for e in epochs],
                 'recipe': {k: v for k, v in cfg.items() if k not in ('env', 'out', 'data_root')},
                 'synth_in': card['config'], 'model_kwargs': net_kwargs(net)}
+    if (run / 'init.json').is_file():   # a warm-started run: what it continued from, and the totals
+        warm = json.loads((run / 'init.json').read_text())
+        manifest.update(warm_start=warm, total_steps=manifest['steps'] + warm['steps'],
+                        total_wall_clock_s=round(manifest['wall_clock_s'] + warm['wall_clock_s'], 1))
     save_json(manifest, dest.with_suffix('.json'))
     _plot_curve(steps, epochs, dest.with_name(dest.stem + '_curve.png'))
     return dest
+
+
+def _init_record(init: str) -> dict:
+    "What a warm start continues from: the file's sha256 (exported backbones) and the steps and seconds behind it."
+    import hashlib
+    from cti_nb.model import resolve_backbone_file
+    from cti_nb.train import train_seconds
+    p = Path(init)
+    if p.is_dir() or p.suffix == '.pth':
+        run = p if p.is_dir() else p.parent
+        if not (run / 'model.pth').is_file(): raise CTIError(f'{run}: no model.pth (unfinished pretraining run?)')
+        prev = json.loads((run / 'init.json').read_text()) if (run / 'init.json').is_file() else {}
+        return {'from': str(init), 'steps': read_log(run)[0][-1]['step'] + prev.get('steps', 0),
+                'wall_clock_s': round(train_seconds(run) + prev.get('wall_clock_s', 0), 1)}
+    f = resolve_backbone_file(init)
+    m = json.loads(f.with_suffix('.json').read_text()) if f.with_suffix('.json').is_file() else {}
+    return {'from': str(init), 'sha256': hashlib.sha256(f.read_bytes()).hexdigest(), 'command': m.get('command', ''),
+            'steps': m.get('total_steps', m.get('steps', 0)),
+            'wall_clock_s': m.get('total_wall_clock_s', m.get('wall_clock_s', 0))}
 
 
 def net_kwargs(net: ViTClassifier) -> dict:
@@ -414,8 +445,10 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--data-root', required=True, help='synth-in root (cti-nb synth --kind synth-in --out DIR)')
     p.add_argument('--out', help='run directory (training)')
     p.add_argument('--eval-only', action='store_true', help='print the val top-1 of --init and exit')
-    p.add_argument('--init', help='with --eval-only: a shipped name (synth-in), a .safetensors backbone, a run dir')
-    p.add_argument('--epochs', type=int, help='epochs (default: the recipe\'s 16)')
+    p.add_argument('--init', help='with --eval-only: the classifier to evaluate; when training: the classifier to '
+                   'continue from (fresh optimiser and schedule). A shipped name (synth-in), a .safetensors backbone '
+                   'with its _head file, or a run dir')
+    p.add_argument('--epochs', type=int, help='epochs (default: the recipe\'s 30)')
     p.add_argument('--seed', type=int, help='seed (default 0)')
     p.add_argument('--device', help='cpu (default) or cuda')
     p.add_argument('--amp', choices=['off', 'bf16'], help='bf16 autocast (CPU or CUDA); default off')
@@ -435,7 +468,7 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
         return 0
     if not a.out: raise CTIError('--out RUN_DIR is required for training')
     kw = {k: v for k, v in dict(data_root=a.data_root, out=a.out, epochs=a.epochs, seed=a.seed, device=a.device,
-                                amp=a.amp).items() if v is not None}
+                                amp=a.amp, init=a.init).items() if v is not None}
     if a.no_progress: kw['progress'] = False
     cfg = get_pretrain_config(**kw).apply_overrides(a.set).check()
     if cfg.device == 'cuda' and not torch.cuda.is_available(): raise CTIError('--device cuda: no CUDA device here')
