@@ -25,7 +25,7 @@ COMMANDS = {
     'evaluate': ('cti_nb.evaluate:evaluate_cli', 'threshold sweep of seed CAMs or evaluation of PNG masks'),
     'pseudo-labels': ('cti_nb.evaluate:pseudo_labels_cli', 'palette PNG pseudo labels from CAMs (optional CRF)'),
     'segment': ('cti_nb.segment:segment_cli', 'segmentation stage: train | predict | evaluate'),
-    'reproduce': ('cti_nb.reproduce:reproduce_cli', 'run the pipeline and every figure: --profile smoke|quick|full '
+    'reproduce': ('cti_nb.levers:reproduce_cli', 'run the pipeline and every figure: --profile smoke|quick|full '
                   '(--lever NAME: screen one change of the study; --claims: re-judge a committed profile)'),
     'bench': ('cti_nb.cli:bench_cli', 'run the benchmark scripts in bench/ (tables + JSON in bench/results/)'),
     'explore': ('cti_nb.cli:explore_cli', 'open the interactive explorer (nbs/explore.ipynb) in JupyterLab'),

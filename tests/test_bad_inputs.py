@@ -242,7 +242,7 @@ def coco_unknown_category(data, tmp, run):
 
 
 def missing_reference_manifest(data, tmp, run):
-    from cti_nb.reproduce import compare_manifests
+    from cti_nb.study import compare_manifests
     save_json({'metrics': []}, tmp / 'new' / 'manifest.json')
     return api(compare_manifests, tmp / 'new', tmp / 'figures' / 'smoke', out=lambda s: None)
 
