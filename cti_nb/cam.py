@@ -303,7 +303,7 @@ def _write_cams(a, net, ds, out: Path) -> int:
     from cti_nb.core import is_main_process
     from cti_nb.data import InferenceDataset
     if is_main_process():
-        recipe = ('official seed CAM (SPEC 5.1)' if a.affinity_layers is None else
+        recipe = ('official seed CAM (infer_trm.py)' if a.affinity_layers is None else
                   f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')
         save_json({'recipe': recipe, 'affinity_layers': a.affinity_layers, 'source': a.run or a.checkpoint, 'data_root': a.data_root,
                    'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip, 'n_layers': a.n_layers,

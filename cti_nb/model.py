@@ -480,7 +480,8 @@ def load_backbone_state_dict(src) -> dict:
 # %% ../nbs/03_model.ipynb #0255cfd6
 def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
                            tokenizer: bool = True, grid: tuple | None = None) -> dict:
-    """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, SPEC §2.3 (CTI) / §6.1 (baseline).
+    """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, as official
+    `models/model_CTI.py::model_WSSS.__init__` (CTI) / MCTformer `main.py` (baseline) do.
 
     `num_classes` may be a `CTIModel`: its class count and switches are used and every tensor is checked against its
     shapes. The returned dict lacks the parameters DeiT cannot provide (`bg_token`, `tokenizer.*`, `head.*`); they
