@@ -50,6 +50,7 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
     y = y.to(dev, torch.float32).reshape(x.shape[0], -1)
     B, _, H, W = x.shape
     C = y.shape[1]
+    # label mask $[1, y_1, \dots, y_C]$: background kept, absent classes zeroed
     mask = torch.cat([torch.ones(B, 1, device=dev), y], 1)[:, :, None, None]
     if not scales: raise CTIError('seed_cams: scales must not be empty')
     total = None
@@ -62,12 +63,16 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
             v = torch.cat([xs, xs.flip(-1)]) if flip else xs
             with autocast(mode, dev):
                 # networks that only offer cam(x, n_layers) (e.g. test stand-ins) keep working with the official recipe
+                # $A = \texttt{net.cam}(x)$ for the image and its mirror, $(C{+}1) \times h \times w$
                 cam = (net.cam(v, n_layers=n_layers) if affinity_layers is None else
                        net.cam(v, n_layers=n_layers, affinity_layers=affinity_layers))
+            # $\mathrm{up}_{H \times W}(A)$, bilinear, `align_corners=False`
             cam = F.interpolate(_with_bg(cam, C).float(), size=(H, W), mode='bilinear', align_corners=False)
             for m in ([cam[:B] * mask, (cam[B:] * mask).flip(-1)] if flip else [cam * mask]):
+                # $\sum (\tilde A + \tilde A^{\leftrightarrow})$ over scales, $\tilde A = \mathrm{up}(A) \odot [1, y]$
                 total = m if total is None else total + m
     from cti_nb.losses import max_norm
+    # $S = \mathrm{max\_norm}(\cdot)$ per (image, channel) over $H \times W$
     return max_norm(total)   # outside inference mode: an ordinary tensor
 
 # %% ../nbs/06_cam.ipynb #4d9c8a05
@@ -89,8 +94,11 @@ def official_seed_cams(net, image, label, scales: Sequence[float] = (1.0,), flip
                                                    mode='bilinear', align_corners=False)
             for flipped in ((False, True) if flip else (False,)):
                 cam = _with_bg(net.cam(xs.flip(-1) if flipped else xs, n_layers=n_layers), y.shape[1])
+                # $\tilde A = \mathrm{up}_{H \times W}(A) \odot [1, y_1, \dots, y_C]$
                 cam = F.interpolate(cam, size=(H, W), mode='bilinear', align_corners=False) * mask
+                # $\tilde A + \tilde A^{\leftrightarrow}$ (the mirror's map flipped back), summed over scales
                 total = total + (cam.flip(-1) if flipped else cam)
+    # $S = \mathrm{max\_norm}(\cdot)$ per channel
     return max_norm(total)[0]
 
 # %% ../nbs/06_cam.ipynb #b338aff5
@@ -303,7 +311,7 @@ def _write_cams(a, net, ds, out: Path) -> int:
     from cti_nb.core import is_main_process
     from cti_nb.data import InferenceDataset
     if is_main_process():
-        recipe = ('official seed CAM (SPEC 5.1)' if a.affinity_layers is None else
+        recipe = ('official seed CAM (infer_trm.py)' if a.affinity_layers is None else
                   f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')
         save_json({'recipe': recipe, 'affinity_layers': a.affinity_layers, 'source': a.run or a.checkpoint, 'data_root': a.data_root,
                    'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip, 'n_layers': a.n_layers,

@@ -515,7 +515,8 @@ def densecrf():
 
 
 def crf_mask(image, cams, classes, alpha: float = 10, n_iter: int = 10) -> np.ndarray:
-    "Dense-CRF label (SPEC §5.3): BG score (1 - max cam)^alpha, unary -log p, Gaussian + bilateral pairwise, argmax."
+    """Dense-CRF label (official `tools/imutils.py::_crf_with_alpha`): BG score (1 - max cam)^alpha, unary -log p,
+    Gaussian + bilateral pairwise, argmax."""
     dcrf, unary_from_softmax = densecrf()
     image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     cams = np.asarray(cams, dtype=np.float32)

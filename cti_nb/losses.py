@@ -24,6 +24,7 @@ def max_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     flat = x.flatten(-2)
     mn = flat.min(-1)[0][..., None, None]
     mx = flat.max(-1)[0][..., None, None]
+    # $\mathrm{max\_norm}(x) = \mathrm{ReLU}(x - \min x - \epsilon) / (\max x - \min x + \epsilon)$, $x$ ReLU'd first
     return F.relu(x - mn - eps) / (mx - mn + eps)
 
 # %% ../nbs/04_losses.ipynb #05dafa23
@@ -49,13 +50,18 @@ def background_cam_loss(cams: torch.Tensor, mtatt: torch.Tensor, affinity: torch
         raise CTIError(f'background_cam_loss: shapes cams {tuple(cams.shape)}, mtatt {tuple(mtatt.shape)}, '
                        f'affinity {tuple(affinity.shape)} are inconsistent')
     fg_cams = cams[:, 1:].detach() if detach_fg_cams else cams[:, 1:]
+    # $F_b = \max_c \big[(M \odot \mathrm{ReLU}(S))_{b,1+c}\, y_{b,c}\big]$: the strongest present class
     fg = (mtatt[:, 1:] * fg_cams * labels[:, :, None, None].to(cams.dtype)).max(1)[0]        # (B,h,w)
+    # $G_b = (M \odot \mathrm{ReLU}(S))_{b,0}$: the fused background channel
     bg = mtatt[:, 0] * cams[:, 0]                                                             # (B,h,w)
     dt = torch.float64 if fp64 else torch.float32
     with torch.autocast(affinity.device.type, enabled=False):   # under --amp the refinement stays in `dt`
         A = affinity.to(dt)
+        # $R_F = A\,\mathrm{vec}(F)$ (float64 by default)
         rf = torch.bmm(A, fg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
+        # $R_G = A\,\mathrm{vec}(G)$
         rg = torch.bmm(A, bg.reshape(B, h * w, 1).to(dt)).reshape(B, 1, h, w)
+        # $L_{bg} = W_0 \cdot \mathrm{mean}_{b,h,w}\,|(1 - \mathrm{max\_norm}(R_F)) - \mathrm{max\_norm}(R_G)|$
         return weight * ((1 - max_norm(rf)) - max_norm(rg)).abs().mean()
 
 # %% ../nbs/04_losses.ipynb #d35486f0
@@ -63,6 +69,7 @@ def intra_infusion_loss(cams: torch.Tensor, cams_intra: torch.Tensor, weight: fl
     "I-CTI: mean |max_norm(cams) - max_norm(cams_intra)| over all channels (BG included), times `weight`."
     if cams.shape != cams_intra.shape:
         raise CTIError(f'intra_infusion_loss: shapes {tuple(cams.shape)} and {tuple(cams_intra.shape)} differ')
+    # $L_{intra} = W_1 \cdot \mathrm{mean}\,|\mathrm{max\_norm}(o.cams) - \mathrm{max\_norm}(i.cams)|$, BG incl.
     return weight * (max_norm(cams) - max_norm(cams_intra)).abs().mean()
 
 # %% ../nbs/04_losses.ipynb #e3ef1016
@@ -70,6 +77,7 @@ def cross_infusion_loss(cams: torch.Tensor, fcams_as_cross: torch.Tensor, weight
     "C-CTI: mean |max_norm(cams)[:,1:] - max_norm(fcams_as_cross)[:,1:]| over FG channels, times `weight`."
     if cams.shape != fcams_as_cross.shape:
         raise CTIError(f'cross_infusion_loss: shapes {tuple(cams.shape)} and {tuple(fcams_as_cross.shape)} differ')
+    # $L_{cross} = W_2 \cdot \mathrm{mean}|\mathrm{max\_norm}(o.cams)_{1:} - \mathrm{max\_norm}(x.fcams\_as)_{1:}|$
     return weight * (max_norm(cams[:, 1:]) - max_norm(fcams_as_cross[:, 1:])).abs().mean()
 
 # %% ../nbs/04_losses.ipynb #15d957d0
@@ -89,6 +97,7 @@ class ClassTokenMemory:
 
     def valid(self) -> torch.Tensor:
         "(C,) bool: the classes whose list is full."
+        # class $c$ is valid when $|\mathcal G_c| \ge n$ ($n$ = `size`, 30)
         return torch.tensor([len(l) >= self.size for l in self.lists])
 
     @property
@@ -111,15 +120,18 @@ class ClassTokenMemory:
             raise CTIError(f'ClassTokenMemory.append: tokens {tuple(tokens.shape)} / labels {tuple(labels.shape)}; '
                            f'expected (B, {self.num_classes}, {self.dim}) / (B, {self.num_classes})')
         tokens, labels = self._gather(tokens.detach().float(), labels.detach().float())
+        # $\mathrm{LN}(X_s[b, 1+c])$, no affine parameters, $\epsilon = 10^{-5}$
         normed = F.layer_norm(tokens, (self.dim,), eps=self.eps).cpu()
         lab = labels.cpu() > 0
         for c in range(self.num_classes):
             new = normed[lab[:, c], c]
             if len(new):
+                # $\mathcal G_c \leftarrow$ last $n$ of $\mathcal G_c \cup \{\mathrm{LN}(X_s[b,1+c]) : y_{b,c}=1\}$
                 self.lists[c] = torch.cat([self.lists[c], new])[-self.size:]
 
     def means(self) -> torch.Tensor:
         "(C, D) per-class means (zeros for an empty list)."
+        # $\bar G_c = \frac{1}{|\mathcal G_c|} \sum_{g \in \mathcal G_c} g$, or $0$ for an empty list
         return torch.stack([l.mean(0) if len(l) else torch.zeros(self.dim) for l in self.lists])
 
     @torch.no_grad()
@@ -127,6 +139,7 @@ class ClassTokenMemory:
         "Ŝ = tokens·(1-y) + mean·y, detached; `tokens` (B, C, D) FG class tokens, `labels` (B, C)."
         m = self.means().to(tokens.device, tokens.dtype)[None]
         yy = labels.to(tokens.dtype)[..., None]
+        # $\hat S = \big(X_s[:, 1:] \odot (1 - y) + \bar G \odot y\big)_{\text{detached}}$
         return (tokens.detach() * (1 - yy) + m * yy).detach()
 
     def state_dict(self) -> dict:

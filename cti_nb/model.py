@@ -270,7 +270,9 @@ class CTIModel(nn.Module):
         if not self.has_tokenizer:
             t = torch.cat([self.bg_token, self.cls_token], 1) if self.has_bg_token else self.cls_token
             return t + self.pos_embed[:, :P]
+        # $\tau(c) = W_2\,\mathrm{ReLU}(W_1 c + b_1) + b_2$, reshaped to $(P, D)$
         t = self.tokenizer(self.cls_token).reshape(1, P, D)
+        # $t_{bg} = \tau(c)_0 + b$, $t_k = \tau(c)_k + c$ ($k = 1..C$)
         if self.has_bg_token: t = torch.cat([t[:, :1] + self.bg_token, t[:, 1:] + self.cls_token], 1)
         else: t = t + self.cls_token
         return t + self.pos_embed_cls
@@ -316,6 +318,7 @@ class CTIModel(nn.Module):
         elif self.has_bg_token and tokens.shape[1:] == (C, self.embed_dim): lo = 1
         else: raise CTIError(f'infuse_tokens must be (B,{P},{self.embed_dim}) or (B,{C},{self.embed_dim}), '
                              f'got {tuple(tokens.shape)}')
+        # I-CTI: $X_{:P} \leftarrow (X_{:P} + T)/2$; C-CTI: $X_{1:P} \leftarrow (X_{1:P} + T)/2$; patches kept
         x = torch.cat([x[:, :lo], (x[:, lo:P] + tokens) / 2, x[:, P:]], 1)
         return dataclasses.replace(st, x=x)
 
@@ -344,19 +347,26 @@ class CTIModel(nn.Module):
         B = x.shape[0]
         if n_layers < 1: raise CTIError(f'n_layers={n_layers}: expected at least 1 block')
         n_layers = min(n_layers, self.depth)   # the official default 6 means "all" for shallower networks
+        # $S = \mathrm{Conv}_{3\times3}(X_{pat})$, $P$ maps on the $h \times w$ grid
         S = self.head(x[:, P:].transpose(1, 2).reshape(B, self.embed_dim, h, w))
         cams = F.relu(S)
+        # $\mathrm{mtatt}(\mathcal L) = \sum_{l \in \mathcal L} A_l[:, :P, P:]$ (a sum, not a mean)
         c2p = lambda layers: sum(a[:, :P, P:] for a in layers).reshape(B, P, h, w)
         mtatt = c2p(A[-n_layers:])
+        # $\mathrm{fcams} = \mathrm{ReLU}(S) \odot \mathrm{mtatt}(\mathcal L_{mt})$, $\mathcal L_{mt}$: last `n_layers`
         fcams = cams * mtatt
         after = A if s is None else A[s + 1:]
+        # $\mathrm{attn} = \sum_{l \in \mathcal L_{pa}} A_l[:, P:, P:]$, $\mathcal L_{pa}$ = blocks $s+1..$end, or all
         affinity = sum(a[:, P:, P:] for a in after)
+        # $\mathrm{rcams}_{c,i} = \sum_j \mathrm{attn}_{ij}\, \mathrm{fcams}_{c,j}$
         rcams = torch.bmm(affinity, fcams.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, P, h, w)
+        # cls $= \frac{1}{D} \sum_d X_{k,d}$ over the FG tokens $k$; pcls = the grid mean of $S$'s FG channels
         out = CTIOutput(class_logits=x[:, bg:P].mean(-1), patch_logits=S[:, bg:].mean((2, 3)), cams=cams,
                         token_attention=mtatt, fused_cams=fcams, refined_cams=rcams, patch_affinity=affinity,
                         class_tokens=tuple(st.tokens_per_block))
         if s is not None:
             out.token_attention_after = c2p(A[s + 1:])
+            # $\mathrm{fcams\_as} = \mathrm{ReLU}(S) \odot \mathrm{mtatt}(\{s+1, \dots, \text{end}\})$
             out.fused_cams_after = cams * out.token_attention_after
         return out
 
@@ -377,6 +387,7 @@ class CTIModel(nn.Module):
             affinity = sum(a[:, P:, P:] for a in st.attentions[-affinity_layers:])
         else: raise CTIError(f'affinity_layers={affinity_layers}: expected None (all), 0 (none) or 1..{self.depth}')
         B, P, h, w = fused.shape
+        # $\mathrm{cam}_{c,i} = \sum_j \mathrm{attn}_{ij}\, \mathrm{fused}_{c,j}$, attn of all blocks by default
         return torch.bmm(affinity, fused.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, P, h, w)
 
 # %% ../nbs/03_model.ipynb #34a6c320
@@ -480,7 +491,8 @@ def load_backbone_state_dict(src) -> dict:
 # %% ../nbs/03_model.ipynb #0255cfd6
 def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
                            tokenizer: bool = True, grid: tuple | None = None) -> dict:
-    """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, SPEC §2.3 (CTI) / §6.1 (baseline).
+    """Map a DeiT ImageNet state dict (raw or under 'model') to our keys, as official
+    `models/model_CTI.py::model_WSSS.__init__` (CTI) / MCTformer `main.py` (baseline) do.
 
     `num_classes` may be a `CTIModel`: its class count and switches are used and every tensor is checked against its
     shapes. The returned dict lacks the parameters DeiT cannot provide (`bg_token`, `tokenizer.*`, `head.*`); they

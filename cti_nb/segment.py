@@ -296,7 +296,7 @@ def predict_probs(net: DeepLabV2, image: np.ndarray, scales=(1.0,), flip: bool =
 
 
 def crf_refine(image: np.ndarray, probs: np.ndarray, n_iter: int = 10) -> np.ndarray:
-    "Dense-CRF labels from class probabilities (the pairwise terms of SPEC §5.3)."
+    "Dense-CRF labels from class probabilities (the pairwise terms of official `tools/imutils.py::crf_inference`)."
     from cti_nb.evaluate import densecrf
     dcrf, unary_from_softmax = densecrf()
     K, H, W = probs.shape

@@ -88,6 +88,7 @@ def _finish(terms: dict, s: StepSettings, memory, cross_counts: bool) -> dict:
     loss = terms['loss_cls']
     for k in ('loss_bg', 'loss_intra'):
         if k in terms: loss = loss + terms[k]
+    # $L = L_{cls} + L_{bg} + L_{intra} + \mathbb 1[\text{all } C \text{ classes valid}]\, L_{cross}$
     if 'loss_cross' in terms and cross_counts: loss = loss + terms['loss_cross']
     out = {'loss': loss}
     for k, v in terms.items(): out[k] = v.detach()
@@ -104,25 +105,31 @@ def four_pass_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
     "The official step: up to four full forward passes; returns {'loss', 'loss_cls', 'loss_bg', ...}."
     act = s.active(epoch)
     k, nl = s.infuse_after, s.n_layers
+    # pass 1: $o = f(x_1)$; its class tokens after block $s$ are $X_s$
     o = net(x1, n_layers=nl, infuse_after=k)
     logits = [o.class_logits, o.patch_logits]
     p = None
     if s.views == 2:
+        # pass 2: $p = f(x_2)$; tokens $X'_s$
         p = net(x2, n_layers=nl, infuse_after=k)
         logits += [p.class_logits, p.patch_logits]
+    # $L_{cls} = \sum_{z \in \{o.cls,\, o.pcls,\, p.cls,\, p.pcls\}} \mathrm{MLSM}(z, y)$
     terms = {'loss_cls': classification_loss(logits, y)}
     if act['bg']:
         terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, o.patch_affinity, y, s.w_bg,
                                                s.detach_fg_cams, s.bg_fp64)
     if act['intra']:
+        # pass 3 (I-CTI): view 1 with $X_{:P} \leftarrow (X_{:P} + X'_s)/2$ after block $s$; $X'_s$ not detached
         i = net(x1, n_layers=nl, infuse_tokens=p.class_tokens[k], infuse_after=k)
         terms['loss_intra'] = intra_infusion_loss(o.cams, i.cams, s.w_intra)
     counts = False
     if act['cross']:
         X = o.class_tokens[k][:, 1:]
         memory.append(X, y)
+        # $\hat S = (X_s[:, 1:] \odot (1 - y) + \bar G \odot y)_{\text{detached}}$, after this batch's append
         S = memory.infusion_tokens(X, y)
         counts = _cross_counts(s, memory)
+        # pass 4 (C-CTI): view 1 with $X_{1:P} \leftarrow (X_{1:P} + \hat S)/2$ after block $s$
         x = net(x1, n_layers=nl, infuse_tokens=S, infuse_after=k)
         terms['loss_cross'] = cross_infusion_loss(o.cams, x.fused_cams_after, s.w_cross)
     return _finish(terms, s, memory, counts)
@@ -168,6 +175,7 @@ def optimised_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
         memory.append(X, y)
         cross_counts = _cross_counts(s, memory)
         if cross_counts:
+            # $\hat S = (X_s[:, 1:] \odot (1 - y) + \bar G \odot y)_{\text{detached}}$
             S = memory.infusion_tokens(X, y)
             S_full = torch.cat([T1[:, :1], S], 1)           # BG slot: own token -> identity (value and gradient)
     # rows: [view1 plain, view2 plain, view1 intra, view1 cross]; tokens averaged into each row
@@ -179,10 +187,13 @@ def optimised_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
         if two: states.append(st2); toks.append(st2.class_tokens)
     n_plain = 2 * B if two else B
     if act['intra']:
+        # I-CTI row: view 1 with $T = X'_s$ (view 2's tokens, not detached)
         states.append(st1); toks.append(st2.class_tokens)
     if S_full is not None:
+        # C-CTI row: view 1 with $T = [X_{s,0}, \hat S]$
         states.append(st1); toks.append(S_full)
     big = states[0].cat(states[1:]) if len(states) > 1 else states[0]
+    # every row: $X_{:P} \leftarrow (X_{:P} + T)/2$, then blocks $s+1..$end; plain rows: $T = X_s$ (identity)
     out = net.forward_suffix(big, infuse_tokens=torch.cat(toks), n_layers=nl)
     o = out.select(slice(0, B))
     logits = [o.class_logits, o.patch_logits]
