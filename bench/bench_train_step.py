@@ -58,7 +58,8 @@ def side_by_side(steps: int, batch_size: int = 4, amps=('off', 'bf16')) -> list[
     "Official four-pass vs optimised (fp32, bf16) steps with AdamW on copies of one DeiT-S, interleaved step by step."
     import torch
     from cti_nb.model import CTIModel
-    from cti_nb.train import _memory_for, make_optimizer, make_step, variant_settings
+    from cti_nb.step import make_step, memory_for, variant_settings
+    from cti_nb.train import make_optimizer
     torch.manual_seed(0)
     net0 = CTIModel(num_classes=20, drop_path=0.1).train()
     s = variant_settings('cti')
@@ -68,7 +69,7 @@ def side_by_side(steps: int, batch_size: int = 4, amps=('off', 'bf16')) -> list[
     for name, impl, amp in SIDE_BY_SIDE:
         if impl != 'four-pass' and amp not in amps: continue
         net = copy.deepcopy(net0)
-        mem = _memory_for(net, s)
+        mem = memory_for(net, s)
         mem.lists = [torch.randn(s.memory_size, mem.dim, generator=torch.Generator().manual_seed(c))
                      for c in range(mem.num_classes)]                     # full memory: the cross pass runs
         opt = make_optimizer(net, 5e-4 * batch_size / 512)                 # the official lr rule

@@ -253,7 +253,8 @@ def ddp_worker(out: str, dry: bool) -> None:
     from torch.nn.parallel import DistributedDataParallel as DDP
     from cti_nb.core import save_json
     from cti_nb.model import CTIModel
-    from cti_nb.train import CTIStep, _memory_for, backward_and_step, make_optimizer, variant_settings
+    from cti_nb.step import CTIStep, backward_and_step, memory_for, variant_settings
+    from cti_nb.train import make_optimizer
     cuda = torch.cuda.is_available() and not dry
     backend = 'nccl' if cuda else 'gloo'
     t0 = time.perf_counter()
@@ -267,7 +268,7 @@ def ddp_worker(out: str, dry: bool) -> None:
     kw = dict(TINY_NET) if dry else {}
     net = CTIModel(num_classes=20, drop_path=0.1, **kw).train().to(dev)
     s = variant_settings('cti')
-    step = CTIStep(net, s, _memory_for(net, s))
+    step = CTIStep(net, s, memory_for(net, s))
     ddp = DDP(step, device_ids=[dev.index] if cuda else None, find_unused_parameters=True)
     opt = make_optimizer(net, 1e-5)
     B, size = (2, kw['img_size']) if dry else (16, 224)

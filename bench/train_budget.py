@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train_budget.py runs/reproduce/full
 
-A run's time is `cti_nb.train.train_seconds` (the log's segments added over resumes). Each run's torch thread count
+A run's time is `cti_nb.runs.train_seconds` (the log's segments added over resumes). Each run's torch thread count
 comes from its config.json: one-thread runs add up to single-thread CPU-minutes. Runs renamed aside
 (`*.replaced-*`) and segmenter runs are skipped."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cti_nb.train import train_seconds
+from cti_nb.runs import train_seconds
 
 
 def main(argv=None) -> int:

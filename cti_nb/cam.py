@@ -250,11 +250,11 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
 
 # %% ../nbs/06_cam.ipynb #24e12c3f
 def load_net(run: str | None = None, checkpoint: str | None = None):
-    "The network of a training run directory (`cti_nb.train.load_run`) or of a checkpoint file (`load_official`)."
+    "The network of a training run directory (`cti_nb.runs.load_run`) or of a checkpoint file (`load_official`)."
     if bool(run) == bool(checkpoint): raise CTIError('give exactly one of --run RUN_DIR or --checkpoint FILE')
     if run:
         if not Path(run).is_dir(): raise CTIError(f'{run}: no such run directory')
-        from cti_nb.train import load_run
+        from cti_nb.runs import load_run
         return load_run(run)
     if not Path(checkpoint).is_file(): raise CTIError(f'{checkpoint}: no such checkpoint file')
     from cti_nb.model import load_official

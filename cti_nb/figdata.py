@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import CTIError
+from .runs import load_run
 from .study import MODEL_NAMES
 
 # %% auto #0
@@ -29,7 +30,6 @@ def load_artifacts(path: str | os.PathLike) -> dict:
 
 def figure_models(art: dict, dataset: str, variants=('baseline', 'cti'), seed=None) -> dict:
     "Trained networks of a dataset as {display name: net} (first seed unless `seed` is given), in eval mode."
-    from cti_nb.train import load_run
     runs = art['runs'][dataset]
     out = {}
     for v in variants:

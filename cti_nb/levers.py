@@ -16,6 +16,7 @@ import numpy as np
 
 from .core import CTIError, Config, env_info, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
+from .runs import load_run, read_log, train_seconds
 from .reproduce import (PROFILES, Stage, get_profile, reproduce, stage_cams_eval_pseudo, stage_data,
                               stage_pretrain, stage_train)
 from .study import claim_verdict, compare_manifests, last_third, metric_values, rerender_claims
@@ -67,7 +68,6 @@ LEVERS = {
 def class_token_cosine(runs: dict, root: str | os.PathLike, n_images: int) -> dict:
     """{variant: {seed: per-block mean pairwise cosine of the foreground class tokens}} of the runs {variant: {seed:
     run}}, on the first `n_images` val images of the dataset at `root` (the study's token-similarity measure)."""
-    from cti_nb.train import load_run
     from cti_nb.visualize import token_similarity_per_layer
     samples = figure_samples(root, 'val', n=n_images, multi_class=False)
     return {v: {s: [float(x) for x in token_similarity_per_layer(model_class_tokens(load_run(r).eval(), samples))['mean']]
@@ -76,7 +76,6 @@ def class_token_cosine(runs: dict, root: str | os.PathLike, n_images: int) -> di
 
 def loss_term_sizes(run, tail: float = 0.1) -> dict:
     "Mean of every logged (weighted) loss term over the last `tail` fraction of a run's steps."
-    from cti_nb.train import read_log
     steps, _ = read_log(run)
     n = max(1, int(round(len(steps) * tail)))
     keys = sorted({k for r in steps for k in r if k.startswith('loss_')})
@@ -87,7 +86,6 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
                  out: str | os.PathLike = 'figures', force: bool = False) -> Path:
     """Train and score one lever of `LEVERS` as the profile's study does; writes `<out>/<profile>/levers/<lever>.json`
     and re-renders `<out>/<profile>/levers.md` from every lever file there. Returns the lever file's path."""
-    from cti_nb.train import train_seconds
     if lever not in LEVERS: raise CTIError(f'unknown lever {lever!r}; choose one of {", ".join(LEVERS)}')
     lv, prof = LEVERS[lever], get_profile(profile) if isinstance(profile, str) else profile
     if prof.name != 'full' and not prof.pretrain_images:

@@ -24,9 +24,10 @@ from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, e
                          load_torch, save_json, save_torch, seed_everything)
 from .model import Block, PatchEmbed, load_backbone_state_dict, stem_of_state_dict
 from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
-from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state, truncate_log,
+from .runs import read_log, train_seconds, truncate_log
+from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state,
                           make_optimizer,
-                          make_scheduler, read_log)
+                          make_scheduler)
 
 # %% auto #0
 __all__ = ['ViTClassifier', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'OnlineSynthIn', 'PretrainConfig',
@@ -334,7 +335,6 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
     from a finished pretraining run; `extra_val` {name: synth-in root} adds top-1 on other val sets."""
     import hashlib
     from safetensors.torch import save_file
-    from cti_nb.train import train_seconds
     run, dest = Path(run), Path(dest)
     if not (run / 'model.pth').is_file(): raise CTIError(f'{run}: no model.pth (unfinished pretraining run?)')
     cfg = json.loads((run / 'config.json').read_text())
@@ -369,7 +369,6 @@ def _init_record(init: str) -> dict:
     "What a warm start continues from: the file's sha256 (exported backbones) and the steps and seconds behind it."
     import hashlib
     from cti_nb.model import resolve_backbone_file
-    from cti_nb.train import train_seconds
     p = Path(init)
     if p.is_dir() or p.suffix == '.pth':
         run = p if p.is_dir() else p.parent

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .core import CTIError, save_json
+from .runs import load_run, read_log
 
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'TABLE_COLUMNS', 'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict',
@@ -115,7 +116,7 @@ def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> 
     "Val mAP of a run's class-token logits, its final classification loss and that loss over the label prior."
     from sklearn.metrics import average_precision_score
     from cti_nb.data import InferenceDataset, load_dataset
-    from cti_nb.train import TrainConfig, load_run, read_log
+    from cti_nb.train import TrainConfig
     net, ds = load_run(run), load_dataset(data_root, split)
     inf = InferenceDataset(ds)
     scores = np.concatenate([net(torch.stack([inf[i][0] for i in range(j, min(j + 64, len(ds)))])).class_logits.numpy()
