@@ -1,5 +1,5 @@
 """Benchmark 3: seed evaluation — a 28-threshold sweep over 1,464 generated CAM/GT pairs of 500x375 (2-3 classes
-each, VOC's 21 classes), `cti_nb.evaluate.sweep` (one pass, all thresholds) versus a straightforward per-threshold
+each, VOC's 21 classes), `cti_nb.metrics.sweep` (one pass, all thresholds) versus a straightforward per-threshold
 implementation (argmax over the [threshold, CAMs] stack for every threshold, as the official script does) on the
 same files. The per-threshold implementation takes ~0.5 s per image for 28 thresholds, so by default it runs on the
 first --naive-n files and its full-set time is extrapolated (labelled as such); identical mIoU is checked on that
@@ -71,7 +71,7 @@ def main(argv=None):
     p.add_argument('--naive-n', type=int, default=150, help='files for the per-threshold implementation (0 = all)')
     a = p.parse_args(argv)
     from cti_nb.cam import save_cam_file, load_cam_file
-    from cti_nb.evaluate import sweep
+    from cti_nb.metrics import sweep
 
     tmp = None if a.keep else tempfile.TemporaryDirectory()
     root = Path(a.keep or tmp.name)
@@ -97,7 +97,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     res = sweep(samples(), num_classes=C, thresholds=THRESHOLDS)
     fast_s = time.perf_counter() - t0
-    rows = [{'implementation': 'cti_nb.evaluate.sweep (one pass)', 'seconds': fast_s, 'images': a.n,
+    rows = [{'implementation': 'cti_nb.metrics.sweep (one pass)', 'seconds': fast_s, 'images': a.n,
              'thresholds': len(THRESHOLDS), 'best_mIoU': max(r['mIoU'] for r in res.values())}]
     payload = {'n_images': a.n, 'size': [H, W], 'thresholds': THRESHOLDS, 'sweep_seconds': fast_s}
     if not a.skip_naive:

@@ -349,8 +349,8 @@ def _gather_rng() -> list:
 # %% ../nbs/05a_train.ipynb #6dc26d70
 def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, device=None, split: str = 'eval',
                    amp: str = 'off') -> dict:
-    "Seed mIoU of `net` on dataset `ds` (cti_nb.cam.seed_cams under `amp` + cti_nb.evaluate.sweep); a summary dict."
-    from cti_nb.evaluate import parse_thresholds, seed_result, sweep
+    "Seed mIoU of `net` on dataset `ds` (cti_nb.cam.seed_cams under `amp` + cti_nb.metrics.sweep); a summary dict."
+    from cti_nb.metrics import parse_thresholds, seed_result, sweep
     from cti_nb.data import InferenceDataset
     inf = InferenceDataset(ds)
     n = len(ds) if not max_images else min(max_images, len(ds))

@@ -179,7 +179,7 @@ def threshold_grammar_cli(data, tmp, run):
 
 
 def threshold_grammar_api(data, tmp, run):
-    from cti_nb.evaluate import parse_thresholds
+    from cti_nb.metrics import parse_thresholds
     return api(parse_thresholds, '0.1,abc')
 
 
