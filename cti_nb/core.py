@@ -147,6 +147,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)
         tmp = Path(tmp)
         yield tmp
+        if tmp.exists(): os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp's 0600 would make every output private
         os.replace(tmp, path)
     except OSError as e:
         if e.errno not in _WRITE_ERRNOS: raise
@@ -156,6 +157,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if tmp is not None and tmp.exists(): tmp.unlink()
 
 
+_UMASK = os.umask(0); os.umask(_UMASK)   # the process umask, read once (os.umask can only read by setting)
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
                  errno.EEXIST}
 

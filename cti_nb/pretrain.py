@@ -402,7 +402,9 @@ def _plot_curve(steps, epochs, path: Path) -> None:
     ax2 = ax.twinx(); ax2.plot([e['step'] for e in epochs], [e['val_top1'] for e in epochs], 'o-', c='C1', ms=3,
                                label='val top-1')
     ax2.set_ylim(0, 1); ax2.set_ylabel('val top-1')
-    fig.legend(loc='center right', fontsize=8); ax.set_title('synth-in pretraining')
+    (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
+    ax2.legend(h1 + h2, l1 + l2, loc='center right', fontsize=8)   # inside the axes: clear of the right-hand label
+    ax.set_title('synth-in pretraining')
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=80)
     plt.close(fig)
