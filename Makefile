@@ -26,7 +26,7 @@ reproduce: setup
 
 # The shipped synth-in backbone from nothing (one-time, about 2 h 20 min on 2 CPU cores; each command resumes where it
 # stopped): its data, the pretraining run in runs/backbone/run, a warm-started continuation in runs/backbone/warm, and
-# the export into cti_nb/weights/ (then pin the printed sha256 in SHIPPED_BACKBONES, nbs/03_model.ipynb). The shipped
+# the export into cti_nb/weights/ (then pin the printed sha256 in SHIPPED_BACKBONES, nbs/03b_checkpoints.ipynb). The shipped
 # run followed these four commands: the 30-epoch cosine to step 4563, the horizon set to 44 epochs (the schedule
 # follows --epochs on resume); then a continuation from that classifier (fresh optimiser, lr 5e-4, other images:
 # seed 2) on a 36-epoch cosine to step 1240, finished with the horizon set to 30 epochs.

@@ -131,7 +131,7 @@ def golden_checks(dev, rec: dict) -> None:
     from cti_nb.cam import seed_cams
     from cti_nb.losses import (ClassTokenMemory, background_cam_loss, classification_loss, cross_infusion_loss,
                                intra_infusion_loss)
-    from cti_nb.model import load_official
+    from cti_nb.checkpoints import load_official
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     meta = json.loads((GOLD / 'official_small.json').read_text())

@@ -257,7 +257,7 @@ def load_net(run: str | None = None, checkpoint: str | None = None):
         from cti_nb.runs import load_run
         return load_run(run)
     if not Path(checkpoint).is_file(): raise CTIError(f'{checkpoint}: no such checkpoint file')
-    from cti_nb.model import load_official
+    from cti_nb.checkpoints import load_official
     return load_official(checkpoint)
 
 

@@ -22,7 +22,8 @@ from timm.layers import trunc_normal_
 
 from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, env_info, get_device,
                          load_torch, save_json, save_torch, seed_everything)
-from .model import Block, PatchEmbed, load_backbone_state_dict, stem_of_state_dict
+from .blocks import Block, PatchEmbed, stem_of_state_dict
+from .checkpoints import load_backbone_state_dict
 from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
 from .runs import read_log, train_seconds, truncate_log
 from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state,
@@ -46,7 +47,7 @@ class ViTClassifier(nn.Module):
         num_heads: attention heads per block (D must be divisible by it).
         mlp_ratio: hidden width of the MLP as a multiple of D.
         drop_path: stochastic-depth rate of the last block (linear from 0 at the first).
-        conv_stem: the patch embedding (`cti_nb.model.STEMS`): 'bn', the BatchNorm conv stem (default; see
+        conv_stem: the patch embedding (`cti_nb.blocks.STEMS`): 'bn', the BatchNorm conv stem (default; see
             "Why this recipe" below), True/'gn' the GroupNorm stem, False DeiT's stride-p convolution.
     """
     def __init__(self, num_classes: int = 56, img_size: int = 80, patch_size: int = 8, embed_dim: int = 64,
@@ -368,7 +369,7 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
 def _init_record(init: str) -> dict:
     "What a warm start continues from: the file's sha256 (exported backbones) and the steps and seconds behind it."
     import hashlib
-    from cti_nb.model import resolve_backbone_file
+    from cti_nb.checkpoints import resolve_backbone_file
     p = Path(init)
     if p.is_dir() or p.suffix == '.pth':
         run = p if p.is_dir() else p.parent
@@ -412,7 +413,7 @@ def _plot_curve(steps, epochs, path: Path) -> None:
 # %% ../nbs/05b_pretrain.ipynb #0c500b75
 def _classifier_from(init: str) -> ViTClassifier:
     "A classifier from a run directory, a model.pth, a .safetensors backbone (+ its `_head` file), or a shipped name."
-    from cti_nb.model import resolve_backbone_file
+    from cti_nb.checkpoints import resolve_backbone_file
     p = Path(init)
     if p.is_dir(): p = p / 'model.pth'
     if p.suffix == '.pth':

@@ -234,7 +234,7 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
 
 def _backbone_hash(init) -> str | None:
     "The pinned sha256 of a shipped backbone name (part of a fine-tune's cache settings), else None."
-    from cti_nb.model import SHIPPED_BACKBONES
+    from cti_nb.checkpoints import SHIPPED_BACKBONES
     return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
 def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:

@@ -116,7 +116,7 @@ class TrainConfig(Config):
     depth: int = 12
     num_heads: int = 6
     mlp_ratio: float = 4.0
-    conv_stem: bool | str = False       # patch embedding: False (official), True/'gn' or 'bn' (see 03_model)
+    conv_stem: bool | str = False       # patch embedding: False (official), True/'gn' or 'bn' (see 03_blocks)
     drop_path: float = 0.1
     tokenizer: bool | None = None        # None = the variant's: CTI's tokenizer for every variant but the baseline
     init: str = ''                       # fine-tune start: DeiT ImageNet checkpoint or a pretraining run ('' = scratch)
@@ -438,7 +438,7 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     kwargs = cfg.model_kwargs(C)
     net = build_net(kwargs)
     if cfg.init and state is None:
-        from cti_nb.model import init_from_deit
+        from cti_nb.checkpoints import init_from_deit
         init_from_deit(net, cfg.init)
     net.to(device)
     settings = cfg.step_settings().check(has_bg_token=getattr(net, 'has_bg_token', cfg.variant != 'baseline'))

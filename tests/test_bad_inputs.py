@@ -254,7 +254,8 @@ def unknown_backbone_name(data, tmp, run):
 def backbone_of_another_width(data, tmp, run):
     "A DeiT-layout .safetensors of width 48 into the width-32 test network."
     from safetensors.torch import save_file
-    from cti_nb.model import CTIModel, cti_to_deit_state_dict
+    from cti_nb.checkpoints import cti_to_deit_state_dict
+    from cti_nb.model import CTIModel
     sd = cti_to_deit_state_dict(CTIModel(num_classes=2, img_size=32, patch_size=8, embed_dim=48, depth=2,
                                          num_heads=2).state_dict())
     save_file(sd, str(tmp / 'wide.safetensors'))

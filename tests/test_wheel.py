@@ -78,12 +78,12 @@ def test_explore_copies_the_shipped_notebook(venv):
 
 
 def _shipped_backbones() -> dict:
-    from cti_nb.model import SHIPPED_BACKBONES
+    from cti_nb.checkpoints import SHIPPED_BACKBONES
     return SHIPPED_BACKBONES
 
 
 @pytest.mark.skipif('synth-in' not in _shipped_backbones(),
-                    reason='no synth-in backbone in cti_nb.model.SHIPPED_BACKBONES')
+                    reason='no synth-in backbone in cti_nb.checkpoints.SHIPPED_BACKBONES')
 def test_shipped_backbone_is_in_the_wheel_and_trains(venv):
     "The shipped synth-in backbone (cti_nb/weights/) is inside the installed wheel and starts a fine-tune by name."
     bin_, env, work = venv
