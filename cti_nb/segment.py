@@ -390,11 +390,12 @@ def segment_cli(argv: list[str] | None = None) -> int:
         scales = tuple(float(s) for s in a.scales.split(','))
         print(f'predictions in {predict(a.run, a.data_root, a.split, a.out, scales, not a.no_flip, a.crf, not a.no_progress, a.amp)}')
     else:
-        from cti_nb.evaluate import evaluate_masks
+        from cti_nb.evaluate import FailureModes, evaluate_masks
         ds = load_dataset(a.data_root, a.split)
         gt = Path(ds.mask_path(0))
         r = evaluate_masks(a.preds, gt.parent, ds.ids, ds.num_classes + 1, stage='seg', split=a.split, post=a.post,
-                           gt_name=gt.name.replace(ds.ids[0], '{id}'), class_names=('background',) + ds.class_names)
+                           gt_name=gt.name.replace(ds.ids[0], '{id}'),
+                           failures=FailureModes(class_names=('background',) + ds.class_names))
         print(r)
         if a.out: r.save(a.out)
     return 0
