@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -20,8 +22,8 @@ from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, SweepMeter, bes
                             format_label, make_label, parse_thresholds)
 
 # %% auto #0
-__all__ = ['evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'densecrf', 'crf_mask', 'make_pseudo_labels', 'evaluate_cli',
-           'pseudo_labels_cli']
+__all__ = ['FailureModes', 'evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'densecrf', 'crf_mask', 'make_pseudo_labels',
+           'evaluate_cli', 'pseudo_labels_cli']
 
 # %% ../nbs/07a_evaluate.ipynb #5c578c4d
 def _imap(fn: Callable, items: Iterable, workers: int) -> Iterator:
@@ -41,21 +43,64 @@ def _progress(it, total, desc, on):
     from tqdm.auto import tqdm
     return tqdm(it, total=total, desc=desc, unit='img', disable=not on)
 
+# %% ../nbs/07a_evaluate.ipynb #fa11ed01
+@dataclasses.dataclass
+class FailureModes:
+    """What an evaluation measures besides mIoU: the synthetic benchmark's failure modes, and the class names.
+
+    Args:
+        pairs: co-occurring classes as mask values [(a, b), ...]: the spill rates a->b and b->a.
+        context_classes: {context type: class mask value}: the context false-positive rates (needs `context_dir`).
+        context_dir: folder of the context masks `<id>.png` (the synthetic data's SegmentationContext).
+        class_names: names of the mask values 0..C-1, recorded in the result (`EvalResult.class_names`).
+    """
+    pairs: Sequence[tuple[int, int]] | None = None
+    context_classes: dict | None = None
+    context_dir: str | os.PathLike | None = None
+    class_names: Sequence[str] | None = None
+
+    @classmethod
+    def from_card(cls, card: dict | str | os.PathLike, context_dir: str | os.PathLike | None = None) -> FailureModes:
+        """Pairs and context classes of a synth_card.json (dict or path, see `failure_spec`); the context masks are read
+        from `context_dir`, by default `<card dir>/SegmentationContext` (a card without context types needs none)."""
+        pairs, cc = failure_spec(card)
+        if not cc: return cls(pairs=pairs)
+        if not context_dir and not isinstance(card, dict): context_dir = Path(card).parent / 'SegmentationContext'
+        return cls(pairs=pairs, context_classes=cc, context_dir=context_dir or None)
+
+    def check(self) -> FailureModes:
+        "Raise `CTIError` (one line) on context classes without a context folder."
+        if self.context_classes and self.context_dir is None:
+            raise CTIError('context_classes given without context_dir')
+        return self
+
+    def context_mask(self, iid: str) -> np.ndarray | None:
+        "The context mask of image `iid` (None without context classes)."
+        return read_mask_png(Path(self.context_dir) / f'{iid}.png', 'context') if self.context_classes else None
+
+
+def _failures(failures) -> FailureModes:
+    if failures is None: return FailureModes()
+    if not isinstance(failures, FailureModes):
+        raise CTIError(f'failures: expected a FailureModes (or None), got {type(failures).__name__}')
+    return failures
+
+
 # %% ../nbs/07a_evaluate.ipynb #9281d5bb
 def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: int = 21, *, split: str = 'custom',
                   post: str = 'none', gt_name: str = '{id}.png', ignore_index: int | None = IGNORE_INDEX,
-                  trust_pickle: bool = False, early_stop: bool = False, pairs=None, context_classes=None,
-                  context_dir=None, workers: int = 4, progress: bool = True, class_names=None) -> EvalResult:
+                  trust_pickle: bool = False, early_stop: bool = False, failures: FailureModes | None = None,
+                  workers: int = 4, progress: bool = True) -> EvalResult:
     "Seed sweep over CAM files of `ids` against ground-truth PNGs; the label carries the best threshold."
-    meter = SweepMeter(num_classes, thresholds, ignore_index, pairs=pairs, context_classes=context_classes)
-    if context_classes and context_dir is None: raise CTIError('context_classes given without context_dir')
+    f = _failures(failures)
+    meter = SweepMeter(num_classes, thresholds, ignore_index, pairs=f.pairs, context_classes=f.context_classes)
+    f.check()
 
     def work(iid):
         cf = find_cam_file(cam_dir, iid, trust_pickle)
         cams, classes = read_cams(cf, trust_pickle)
         gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        ctx = read_mask_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
-        return meter.image_stats(cams, classes, gt, name=str(cf), context=ctx)
+        return meter.image_stats(cams, classes, gt, name=str(cf), context=f.context_mask(iid))
 
     for st in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress): meter.add(st)
     curve = meter.result(early_stop=early_stop)
@@ -63,28 +108,28 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
     t, m = best_threshold(curve)
     for k in ('spill', 'context_fp'):
         if k in m: extra[k] = m[k]
-    return EvalResult(make_label('seed', split, post, t), m, meter.n_images, num_classes, curve, class_names, extra)
+    return EvalResult(make_label('seed', split, post, t), m, meter.n_images, num_classes, curve, f.class_names, extra)
 
 
 def evaluate_masks(pred_dir, gt_dir, ids: Sequence[str], num_classes: int = 21, *, stage: str = 'pseudo',
                    split: str = 'custom', post: str = 'none', pred_name: str = '{id}.png', gt_name: str = '{id}.png',
-                   ignore_index: int | None = IGNORE_INDEX, pairs=None, context_classes=None, context_dir=None,
-                   workers: int = 4, progress: bool = True, class_names=None) -> EvalResult:
+                   ignore_index: int | None = IGNORE_INDEX, failures: FailureModes | None = None, workers: int = 4,
+                   progress: bool = True) -> EvalResult:
     "Evaluate PNG masks (pseudo labels, CRF outputs, segmentation predictions) without a threshold."
-    meter = ConfusionMeter(num_classes, ignore_index, pairs, context_classes)
-    if context_classes and context_dir is None: raise CTIError('context_classes given without context_dir')
+    f = _failures(failures)
+    meter = ConfusionMeter(num_classes, ignore_index, f.pairs, f.context_classes)
+    f.check()
 
     def work(iid):
         pf = Path(pred_dir) / pred_name.format(id=iid)
         pred = read_mask_png(pf, 'prediction')
         gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        ctx = read_mask_png(Path(context_dir) / f'{iid}.png', 'context') if context_classes else None
-        return meter.image_stats(pred, gt, name=str(pf), context=ctx)
+        return meter.image_stats(pred, gt, name=str(pf), context=f.context_mask(iid))
 
     for st in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress): meter.add(st)
     m = meter.result()
     extra = {k: m[k] for k in ('spill', 'context_fp') if k in m}
-    return EvalResult(make_label(stage, split, post, None), m, meter.n_images, num_classes, None, class_names, extra)
+    return EvalResult(make_label(stage, split, post, None), m, meter.n_images, num_classes, None, f.class_names, extra)
 
 # %% ../nbs/07a_evaluate.ipynb #0f9749f7
 def cams_to_mask(cams, classes, threshold: float, band: tuple[float, float] | None = None) -> np.ndarray:
@@ -207,13 +252,9 @@ def evaluate_cli(argv: list[str] | None = None) -> int:
     a = _eval_parser().parse_args(argv)
     ids = read_id_list(a.list)
     split = a.split or Path(a.list).stem
-    pairs = cc = ctx_dir = None
-    if a.card:
-        pairs, cc = failure_spec(a.card)
-        ctx_dir = a.context or str(Path(a.card).parent / 'SegmentationContext')
-        if not cc: ctx_dir = None
-    common = dict(split=split, post=a.post, gt_name=a.gt_name, pairs=pairs, context_classes=cc or None,
-                  context_dir=ctx_dir, workers=a.workers, progress=not a.quiet)
+    failures = FailureModes.from_card(a.card, a.context) if a.card else None
+    common = dict(split=split, post=a.post, gt_name=a.gt_name, failures=failures, workers=a.workers,
+                  progress=not a.quiet)
     if a.cams:
         if a.stage not in (None, 'seed'): raise CTIError('--cams evaluates seeds: --stage must be seed')
         r = evaluate_cams(a.cams, a.gt, ids, parse_thresholds(a.thresholds), a.num_classes,

@@ -28,15 +28,25 @@ __all__ = ['LEVERS', 'LEVER_COLUMNS', 'Lever', 'class_token_cosine', 'loss_term_
 # %% ../nbs/09d_levers.ipynb #8ff6ea10
 @dataclass
 class Lever(Config):
-    "One change to a profile's configuration, screened on a few seeds against the profile's committed study."
+    """One change to a profile's configuration, screened on a few seeds against the profile's committed study.
+
+    Args:
+        doc: what the lever changes (the lever file and levers.md quote it).
+        train_set: extra fine-tune overrides (`key=value`).
+        pretrain_set: extra pretraining overrides: a lever that changes the network gets its own pretraining.
+        size: side of the lever's synthetic images in pixels (0: the profile's; else its own data).
+        dataset: the dataset it is screened on (synth-voc or synth-coco).
+        variants, seeds: the variants it trains and their seeds.
+        replicate: the study's configuration itself, from another pretraining run.
+    """
     doc: str = ''
-    train_set: tuple = ()        # extra fine-tune overrides (`key=value`)
-    pretrain_set: tuple = ()     # extra pretraining overrides: a lever that changes the network gets its own pretraining
-    size: int = 0                # side of the lever's synthetic images in pixels (0: the profile's; else its own data)
+    train_set: tuple = ()
+    pretrain_set: tuple = ()
+    size: int = 0
     dataset: str = 'synth-voc'
     variants: tuple = ('baseline', 'cti')
     seeds: tuple = (0, 1)
-    replicate: bool = False      # the study's configuration itself, from another pretraining run
+    replicate: bool = False
 
 
 LEVERS = {

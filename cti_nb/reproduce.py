@@ -28,9 +28,32 @@ __all__ = ['PROFILES', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'Stage', 'stag
 # %% ../nbs/09c_reproduce.ipynb #f724d519
 @dataclass
 class Profile(Config):
-    "Sizes and settings of one reproduction profile."
+    """Sizes and settings of one reproduction profile.
+
+    Args:
+        name: the profile's name (its folders and manifest use it).
+        voc_train, voc_val, coco_train, coco_val: synth-voc / synth-coco images (train / val).
+        size: side of the synthetic images in pixels.
+        seeds: training seeds of every (dataset, variant).
+        voc_variants, coco_variants: the variants trained on each dataset (() = the dataset is not generated).
+        train_set: extra `key=value` training overrides (both datasets).
+        pretrain_images: earlier-regime pretraining images per dataset (0 = none).
+        pretrain_set: overrides of the pretraining run (a baseline run on the unbiased data).
+        seed_eval_images: seed mIoU is measured on the first N train ids (VOC: train 1,464).
+        thresholds: the seed sweep as start:stop:step, stop excluded (the default is 0.05..0.94).
+        cam_variants: extra seed-CAM refinement variants (affinity of the last k blocks; 0 = none).
+        pseudo_affinity: CAMs behind the pseudo labels: -1 = official recipe, else a cam_variants k.
+        seg_sources: label sources of the segmenters ('gt' = the ground truth, else a variant's pseudo labels).
+        seg_seeds: seeds that get segmenters (empty = all seeds).
+        seg_set: extra segmenter overrides.
+        jobs: training runs in parallel (each with cores/jobs threads).
+        figure_images: images per figure panel.
+        tsne_images: images whose class tokens feed the t-SNE / similarity figures.
+        cell_timeout: papermill per-cell timeout (s).
+        gates: thresholds of the training gates (recorded in the manifest).
+    """
     name: str = 'smoke'
-    voc_train: int = 48                  # synth-voc images (train / val) and their side in pixels
+    voc_train: int = 48
     voc_val: int = 16
     coco_train: int = 48
     coco_val: int = 16
@@ -38,21 +61,21 @@ class Profile(Config):
     seeds: tuple = (0,)
     voc_variants: tuple = ('baseline', 'cti')
     coco_variants: tuple = ('baseline', 'cti')
-    train_set: tuple = ()                # extra `key=value` training overrides (both datasets)
-    pretrain_images: int = 0             # earlier-regime pretraining images per dataset (0 = none)
-    pretrain_set: tuple = ()             # overrides of the pretraining run (a baseline run on the unbiased data)
-    seed_eval_images: int = 16           # seed mIoU is measured on the first N train ids (VOC: train 1,464)
-    thresholds: str = '0.05:0.95:0.01'   # start:stop:step, stop included
-    cam_variants: tuple = ()             # extra seed-CAM refinement variants (affinity of the last k blocks; 0 = none)
-    pseudo_affinity: int = -1            # CAMs behind the pseudo labels: -1 = official recipe, else a cam_variants k
+    train_set: tuple = ()
+    pretrain_images: int = 0
+    pretrain_set: tuple = ()
+    seed_eval_images: int = 16
+    thresholds: str = '0.05:0.95:0.01'
+    cam_variants: tuple = ()
+    pseudo_affinity: int = -1
     seg_sources: tuple = ('cti', 'baseline', 'gt')
-    seg_seeds: tuple = ()                # seeds that get segmenters (empty = all seeds)
-    seg_set: tuple = ()                  # extra segmenter overrides
-    jobs: int = 1                        # training runs in parallel (each with cores/jobs threads)
-    figure_images: int = 4               # images per figure panel
-    tsne_images: int = 24                # images whose class tokens feed the t-SNE / similarity figures
-    cell_timeout: int = 900              # papermill per-cell timeout (s)
-    gates: dict = dataclasses.field(default_factory=dict)   # thresholds of the training gates (manifest)
+    seg_seeds: tuple = ()
+    seg_set: tuple = ()
+    jobs: int = 1
+    figure_images: int = 4
+    tsne_images: int = 24
+    cell_timeout: int = 900
+    gates: dict = dataclasses.field(default_factory=dict)
 
 
 PROFILES = {

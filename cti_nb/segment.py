@@ -142,35 +142,57 @@ class PseudoLabelDataset(torch.utils.data.Dataset):
 # %% ../nbs/08_segment.ipynb #8492176e
 @dataclasses.dataclass
 class SegConfig(Config):
-    "Settings of a segmentation run (presets: voc, coco, synth)."
+    """Settings of a segmentation run (presets: voc, coco, synth).
+
+    Args:
+        preset: the preset the run was made from (`SEG_PRESETS`; `seg_config` applies it, the run records it).
+        data_root, split: the dataset root and the list of training images.
+        labels, labels_name: the folder of label PNGs (pseudo labels or ground truth) and the file pattern inside it.
+        out: run directory.
+        backbone, rates, width: the network (`DeepLabV2`): 'resnet101', 'resnet50' or 'small', the ASPP dilation
+            rates, and the width of the small backbone.
+        init: local ResNet weights file ('' = from scratch); recorded in the run.
+        iterations, batch_size: the schedule's length and the global batch (split over the DDP ranks).
+        optimizer: 'sgd' (DeepLab-V2) or 'adamw' (the synth preset: from scratch on CPU).
+        lr, head_lr_mult, power: the poly schedule lr x (1 - it / iterations)^power; the classifier (ASPP) at
+            head_lr_mult x lr.
+        momentum: SGD only.
+        weight_decay: of either optimiser.
+        crop, scale: side of the training crops and the random scale range.
+        cache: keep decoded images/labels in memory (small data sets only).
+        seed, num_workers, device, progress: as in `TrainConfig`.
+        ckpt_every: a checkpoint every N iterations.
+        amp: off | bf16 | fp16 (fp16: CUDA only, with a GradScaler).
+        stop_after: test hook: stop (with a checkpoint) after this many iterations.
+    """
     preset: str = 'synth'
     data_root: str = ''
-    labels: str = ''                    # folder of label PNGs
-    labels_name: str = '{id}.png'       # file pattern inside `labels`
+    labels: str = ''
+    labels_name: str = '{id}.png'
     out: str = ''
     split: str = 'train'
     backbone: str = 'small'
     rates: tuple = (1, 2, 3, 4)
     width: int = 32
-    init: str = ''                      # local ResNet weights file ('' = from scratch); recorded in the run
+    init: str = ''
     iterations: int = 600
     batch_size: int = 10
-    optimizer: str = 'sgd'              # 'sgd' (DeepLab-V2) or 'adamw' (the synth preset: from scratch on CPU)
+    optimizer: str = 'sgd'
     lr: float = 2.5e-3
-    head_lr_mult: float = 10.0          # classifier (ASPP) lr = head_lr_mult x lr
-    momentum: float = 0.9               # SGD only
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
     weight_decay: float = 5e-4
     power: float = 0.9
     crop: int = 64
     scale: tuple = (0.5, 1.5)
-    cache: bool = False                 # keep decoded images/labels in memory (small data sets only)
+    cache: bool = False
     seed: int = 0
     num_workers: int = 0
     ckpt_every: int = 200
     device: str = ''
-    amp: str = 'off'                    # off | bf16 | fp16 (fp16: CUDA only, with a GradScaler)
+    amp: str = 'off'
     progress: bool = True
-    stop_after: int = 0                 # test hook: stop (with a checkpoint) after this many iterations
+    stop_after: int = 0
 
 
 SEG_PRESETS = {
@@ -368,11 +390,12 @@ def segment_cli(argv: list[str] | None = None) -> int:
         scales = tuple(float(s) for s in a.scales.split(','))
         print(f'predictions in {predict(a.run, a.data_root, a.split, a.out, scales, not a.no_flip, a.crf, not a.no_progress, a.amp)}')
     else:
-        from cti_nb.evaluate import evaluate_masks
+        from cti_nb.evaluate import FailureModes, evaluate_masks
         ds = load_dataset(a.data_root, a.split)
         gt = Path(ds.mask_path(0))
         r = evaluate_masks(a.preds, gt.parent, ds.ids, ds.num_classes + 1, stage='seg', split=a.split, post=a.post,
-                           gt_name=gt.name.replace(ds.ids[0], '{id}'), class_names=('background',) + ds.class_names)
+                           gt_name=gt.name.replace(ds.ids[0], '{id}'),
+                           failures=FailureModes(class_names=('background',) + ds.class_names))
         print(r)
         if a.out: r.save(a.out)
     return 0

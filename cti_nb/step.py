@@ -25,18 +25,30 @@ VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
 
 @dataclasses.dataclass
 class StepSettings(Config):
-    "Switches of one training step (see the table above)."
-    views: int = 2                       # 1 only for the one-view baseline
+    """Switches of one training step (see the table above).
+
+    Args:
+        views: views per image: 2, or 1 only for the one-view baseline.
+        w_bg, w_intra, w_cross: weights of the BG, intra-image (I-CTI) and cross-image (C-CTI) losses (0 = off).
+        warmup: the extra terms count iff the epoch index > warmup (-1 = from the first epoch).
+        detach_fg_cams: detach the foreground CAMs in the BG loss (the COCO rule).
+        infuse_after: s: the infusion happens before block s+1.
+        n_layers: the training forwards' class-to-patch attention (`mtatt`) sums the last n_layers blocks.
+        memory_size: class tokens the memory keeps per class.
+        cross_gate: L_cross counts only when every class has memory_size entries (official).
+        bg_fp64: the BG loss in float64 (official).
+    """
+    views: int = 2
     w_bg: float = 0.1
     w_intra: float = 1.0
     w_cross: float = 1.0
-    warmup: int = -1                     # extra terms on iff epoch > warmup
-    detach_fg_cams: bool = False         # COCO rule in the BG loss
-    infuse_after: int = 3                # s: infusion before block s+1
-    n_layers: int = 6                    # mtatt layers in training forwards
+    warmup: int = -1
+    detach_fg_cams: bool = False
+    infuse_after: int = 3
+    n_layers: int = 6
     memory_size: int = 30
-    cross_gate: bool = True              # L_cross only when every class has memory_size entries
-    bg_fp64: bool = True                 # official float64 BG loss
+    cross_gate: bool = True
+    bg_fp64: bool = True
 
     def check(self, has_bg_token: bool = True):
         if self.views not in (1, 2): raise CTIError(f'views={self.views}: expected 1 or 2')

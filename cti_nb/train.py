@@ -101,42 +101,75 @@ def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: in
 # %% ../nbs/05a_train.ipynb #c9fa78c5
 @dataclasses.dataclass
 class TrainConfig(Config):
-    "Everything a training run needs; presets via `get_config(name, **overrides)`."
+    """Everything a training run needs; presets via `get_config(name, **overrides)`.
+
+    Args:
+        preset: the preset the run was made from (`PRESETS`; `get_config` applies it, the run records it).
+        dataset: voc | coco: the switch set of the step (`variant_settings`) and the on-disk layout.
+        data_root, train_split: the dataset root and the list the run trains on.
+        out: run directory.
+        variant: the ablation row, one of `VARIANTS` (baseline = MCTformer-V2, bgt, intra, cti).
+        seed: data order, augmentation and initialisation.
+        img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, drop_path: the network (`CTIModel`);
+            `img_size` is also the side of the training crops.
+        conv_stem: the patch embedding: False (official stride-p convolution), True/'gn' or 'bn' (see `03_model`).
+        tokenizer: CTI's tokenizer (True) or independent class tokens (False); None = the variant's: the tokenizer
+            for every variant but the baseline.
+        init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or 'synth-in' ('' = from scratch).
+        scale, scale2: crop scale ranges of the two views.
+        randaug: the RandAugment string ('' = off).
+        num_workers: data-loader worker processes.
+        views, infuse_after, n_layers, memory_size: as in `StepSettings`.
+        weights: loss weights (bg, intra, cross); None = the variant's official values.
+        warmup: the extra terms count when the epoch index > warmup; None = the dataset's (-1 voc, 1 coco).
+        detach_fg_cams: detach the foreground CAMs in the BG loss; None = the dataset's (coco only).
+        step_impl: the step's implementation, one of `STEP_IMPLS` ('optimised', 'four-pass').
+        epochs, batch_size: the schedule's length and the **global** batch (split over the DDP ranks).
+        lr, base_lr: the learning rate; `lr=None` = the official base_lr x batch_size / 512.
+        weight_decay: AdamW weight decay (the official no-decay set is exempt).
+        sched, warmup_epochs, warmup_lr, min_lr: timm's cosine with a linear warm-up, stepped per 'epoch' (official)
+            or per optimiser 'step'.
+        amp: off | bf16 | fp16 (fp16 CUDA only; 'none' = off); see `00_core`.
+        device: torch device ('' = `get_device`'s choice).
+        ckpt_every_steps: extra mid-epoch checkpoints (0 = only per epoch and on SIGTERM/Ctrl-C).
+        keep_epoch_checkpoints: write checkpoints/epoch_XXX.pth (model weights only) after every epoch.
+        eval_every, eval_from_epoch: seed-mIoU evaluation every N epochs (0 = off), from this epoch index on.
+        eval_split, eval_max_images, eval_thresholds: the evaluation's list, its image cap (0 = all) and thresholds.
+        log_every: a log.jsonl step line every N steps (and at each epoch's last step).
+        progress: show progress bars.
+        stop_after_steps: test hook: behave as if killed after this many global steps.
+    """
     preset: str = 'voc'
-    dataset: str = 'voc'                 # voc | coco (switch set and on-disk layout)
+    dataset: str = 'voc'
     data_root: str = ''
     train_split: str = 'train_aug'
     out: str = ''
     variant: str = 'cti'
     seed: int = 0
-    # network
     img_size: int = 224
     patch_size: int = 16
     embed_dim: int = 384
     depth: int = 12
     num_heads: int = 6
     mlp_ratio: float = 4.0
-    conv_stem: bool | str = False       # patch embedding: False (official), True/'gn' or 'bn' (see 03_blocks)
+    conv_stem: bool | str = False
     drop_path: float = 0.1
-    tokenizer: bool | None = None        # None = the variant's: CTI's tokenizer for every variant but the baseline
-    init: str = ''                       # fine-tune start: DeiT ImageNet checkpoint or a pretraining run ('' = scratch)
-    # data
+    tokenizer: bool | None = None
+    init: str = ''
     scale: tuple = (0.3, 1.2)
     scale2: tuple = (0.3, 1.2)
     randaug: str = 'rand-m9-mstd0.5-inc1'
     num_workers: int = 2
-    # step
     views: int = 2
-    weights: tuple | None = None         # (bg, intra, cross); None = the variant's official values
-    warmup: int | None = None            # None = -1 (voc) / 1 (coco)
-    detach_fg_cams: bool | None = None   # None = dataset == 'coco'
+    weights: tuple | None = None
+    warmup: int | None = None
+    detach_fg_cams: bool | None = None
     infuse_after: int = 3
     n_layers: int = 6
     memory_size: int = 30
     step_impl: str = 'optimised'
-    # optimisation
     epochs: int = 60
-    batch_size: int = 64                 # global batch
+    batch_size: int = 64
     lr: float | None = None
     base_lr: float = 5e-4
     weight_decay: float = 0.05
@@ -144,19 +177,18 @@ class TrainConfig(Config):
     warmup_epochs: float = 5
     warmup_lr: float = 1e-6
     min_lr: float = 1e-5
-    amp: str = 'off'                     # off | bf16 | fp16 (fp16 CUDA only; 'none' = off); see core
+    amp: str = 'off'
     device: str = ''
-    # bookkeeping
-    ckpt_every_steps: int = 0            # extra mid-epoch checkpoints (0 = only per epoch and on SIGTERM/Ctrl-C)
-    keep_epoch_checkpoints: bool = True  # checkpoints/epoch_XXX.pth (model weights only)
-    eval_every: int = 0                  # seed-mIoU evaluation every N epochs (0 = off)
+    ckpt_every_steps: int = 0
+    keep_epoch_checkpoints: bool = True
+    eval_every: int = 0
     eval_from_epoch: int = 0
     eval_split: str = 'train'
-    eval_max_images: int = 0             # 0 = all
+    eval_max_images: int = 0
     eval_thresholds: str = '0.0:1.0:0.05'
     log_every: int = 1
     progress: bool = True
-    stop_after_steps: int = 0            # test hook: behave as if killed after this many global steps
+    stop_after_steps: int = 0
 
     @property
     def learning_rate(self) -> float:
