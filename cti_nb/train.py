@@ -112,7 +112,7 @@ class TrainConfig(Config):
         seed: data order, augmentation and initialisation.
         img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, drop_path: the network (`CTIModel`);
             `img_size` is also the side of the training crops.
-        conv_stem: the patch embedding: False (official stride-p convolution), True/'gn' or 'bn' (see `03_model`).
+        conv_stem: the patch embedding: False (official stride-p convolution), True/'gn' or 'bn' (see `03_blocks`).
         tokenizer: CTI's tokenizer (True) or independent class tokens (False); None = the variant's: the tokenizer
             for every variant but the baseline.
         init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or 'synth-in' ('' = from scratch).
