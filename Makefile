@@ -58,9 +58,13 @@ nbtest: setup
 pytest: setup
 	$(BIN)/python -m pytest -q -m 'not slow and not browser and not docs and not wheel' tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
-# The smoke run (in runs/reproduce/smoke/), then the drift check: its metrics must equal the committed figures/smoke.
+# The smoke run (in runs/reproduce/smoke/), then the drift check against the committed figures/smoke. Two machines of
+# our kind (2 cores, same image and wheels) are not bit-exact: the figures/smoke of f3cb4f9 re-run on another one
+# differed in 6 of 282 fields, by at most 0.0073 mIoU points (1.6e-4 in mP/mR); a repeat on one machine and thread
+# count is bit-exact. SMOKE_TOLERANCE=0 checks bit-equality; the default allows under 3x the measured drift.
+SMOKE_TOLERANCE ?= 0.02
 smoke: setup
-	$(BIN)/cti-nb reproduce --profile smoke --compare figures/smoke
+	$(BIN)/cti-nb reproduce --profile smoke --compare figures/smoke --tolerance $(SMOKE_TOLERANCE)
 
 # Kill -9 the smoke reproduction during each stage, resume, and compare with the smoke run (not in `make test`).
 kill-resume: smoke
