@@ -24,7 +24,7 @@ $(VENV)/.cti-nb-installed: settings.ini setup.py .ci/constraints.txt
 reproduce: setup
 	$(BIN)/cti-nb reproduce --profile $(PROFILE)
 
-# The shipped synth-in backbone from nothing (one-time, about 2 h 20 min on 2 CPU cores; each command resumes where it
+# The shipped synth-in backbone from nothing (one-time, 3.0 h measured on 2 CPU cores; each command resumes where it
 # stopped): its data, the pretraining run in runs/backbone/run, a warm-started continuation in runs/backbone/warm, and
 # the export into cti_nb/weights/ (then pin the printed sha256 in SHIPPED_BACKBONES, nbs/03b_checkpoints.ipynb). The shipped
 # run followed these four commands: the 30-epoch cosine to step 4563, the horizon set to 44 epochs (the schedule

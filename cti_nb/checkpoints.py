@@ -81,7 +81,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globa
 # name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
 SHIPPED_BACKBONES: dict[str, dict] = {
     'synth-in': {'file': 'synth-in_vit12-d64.safetensors',
-                 'sha256': 'b9e22f6710ef031259decb2826b9638b90cc3aee5cabfd4c41ef450b990dd435'},
+                 'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c'},
 }
 
 
