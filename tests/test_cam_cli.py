@@ -38,7 +38,7 @@ def test_cams_cli_bad_input(tmp_path):
 @pytest.fixture(scope='module')
 def synth_checkpoint(tmp_path_factory):
     synthetic = pytest.importorskip('cti_nb.synthetic')
-    model = pytest.importorskip('cti_nb.model')
+    model = pytest.importorskip('cti_nb.checkpoints')
     pytest.importorskip('cti_nb.data')
     import torch
     d = tmp_path_factory.mktemp('cams_e2e')
@@ -84,7 +84,7 @@ def test_cams_cli_resumable_and_evaluable(synth_checkpoint, tmp_path):
 
 def test_seed_cams_golden():
     "Official seed recipe on the golden network (rebuilt weights): `infer_cam_flip_maxnorm` to 1e-5."
-    model = pytest.importorskip('cti_nb.model')
+    model = pytest.importorskip('cti_nb.checkpoints')
     import torch
     from cti_nb.cam import seed_cams
     gold = Path(__file__).parent / 'data' / 'golden'
