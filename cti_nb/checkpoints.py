@@ -18,7 +18,8 @@ from .model import CTIModel
 
 # %% auto #0
 __all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'infer_config', 'load_state_dict_strict', 'load_official', 'resolve_backbone_file',
-           'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit']
+           'file_sha256', 'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict',
+           'init_from_deit']
 
 # %% ../nbs/03b_checkpoints.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
@@ -95,7 +96,8 @@ def resolve_backbone_file(src) -> Path:
     return p
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    "The sha256 of a file (hex), read in 1 MiB chunks."
     import hashlib
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -109,7 +111,7 @@ def load_backbone_state_dict(src) -> dict:
     if isinstance(src, str) and src in SHIPPED_BACKBONES:
         want = SHIPPED_BACKBONES[src]['sha256']
         if not f.is_file(): raise CTIError(f'{f}: shipped backbone {src!r} is missing (expected sha256 {want})')
-        got = _sha256(f)
+        got = file_sha256(f)
         if got != want: raise CTIError(f'{f}: sha256 {got} does not match the expected {want} of the shipped '
                                        f'backbone {src!r} (altered or truncated file)')
     if f.suffix != '.safetensors': return _unwrap_state_dict(load_torch(f))

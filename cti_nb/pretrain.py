@@ -23,7 +23,7 @@ from timm.layers import trunc_normal_
 from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, env_info, get_device,
                          load_torch, save_json, save_torch, seed_everything)
 from .blocks import Block, PatchEmbed, stem_of_state_dict
-from .checkpoints import load_backbone_state_dict
+from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
 from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
 from .runs import read_log, train_seconds, truncate_log
 from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state,
@@ -334,7 +334,6 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
 def export_backbone(run, dest, extra_val: dict | None = None, command: str = '') -> Path:
     """Write `dest` (.safetensors, DeiT layout without the head), `dest.json` (manifest) and `dest_curve.png`
     from a finished pretraining run; `extra_val` {name: synth-in root} adds top-1 on other val sets."""
-    import hashlib
     from safetensors.torch import save_file
     run, dest = Path(run), Path(dest)
     if not (run / 'model.pth').is_file(): raise CTIError(f'{run}: no model.pth (unfinished pretraining run?)')
@@ -347,7 +346,7 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
         save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head.')}, str(tmp))
     with atomic_path(dest.with_name(dest.stem + '_head.safetensors')) as tmp:   # for --eval-only, never for --init
         save_file({k: v.contiguous() for k, v in sd.items() if k.startswith('head.')}, str(tmp))
-    sha = hashlib.sha256(dest.read_bytes()).hexdigest()
+    sha = file_sha256(dest)
     steps, epochs = read_log(run)
     card = json.loads((Path(cfg['data_root']) / 'synth_card.json').read_text())
     manifest = {'name': 'synth-in', 'file': dest.name, 'sha256': sha, 'bytes': dest.stat().st_size,
@@ -368,8 +367,6 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
 
 def _init_record(init: str) -> dict:
     "What a warm start continues from: the file's sha256 (exported backbones) and the steps and seconds behind it."
-    import hashlib
-    from cti_nb.checkpoints import resolve_backbone_file
     p = Path(init)
     if p.is_dir() or p.suffix == '.pth':
         run = p if p.is_dir() else p.parent
@@ -379,7 +376,7 @@ def _init_record(init: str) -> dict:
                 'wall_clock_s': round(train_seconds(run) + prev.get('wall_clock_s', 0), 1)}
     f = resolve_backbone_file(init)
     m = json.loads(f.with_suffix('.json').read_text()) if f.with_suffix('.json').is_file() else {}
-    return {'from': str(init), 'sha256': hashlib.sha256(f.read_bytes()).hexdigest(), 'command': m.get('command', ''),
+    return {'from': str(init), 'sha256': file_sha256(f), 'command': m.get('command', ''),
             'steps': m.get('total_steps', m.get('steps', 0)),
             'wall_clock_s': m.get('total_wall_clock_s', m.get('wall_clock_s', 0))}
 
@@ -413,7 +410,6 @@ def _plot_curve(steps, epochs, path: Path) -> None:
 # %% ../nbs/05b_pretrain.ipynb #0c500b75
 def _classifier_from(init: str) -> ViTClassifier:
     "A classifier from a run directory, a model.pth, a .safetensors backbone (+ its `_head` file), or a shipped name."
-    from cti_nb.checkpoints import resolve_backbone_file
     p = Path(init)
     if p.is_dir(): p = p / 'model.pth'
     if p.suffix == '.pth':
