@@ -38,7 +38,8 @@ CASES = {
 def one(case: dict, steps: int, threads: int | None) -> dict:
     import torch
     if threads: torch.set_num_threads(threads)
-    from cti_nb.train import benchmark_step, get_config
+    from cti_nb.step import benchmark_step
+    from cti_nb.train import get_config
     kw = {}
     if case.get('preset'):
         cfg = get_config(case['preset'])
@@ -59,7 +60,7 @@ def side_by_side(steps: int, batch_size: int = 4, amps=('off', 'bf16')) -> list[
     import torch
     from cti_nb.model import CTIModel
     from cti_nb.step import make_step, memory_for, variant_settings
-    from cti_nb.train import make_optimizer
+    from cti_nb.trainloop import make_optimizer
     torch.manual_seed(0)
     net0 = CTIModel(num_classes=20, drop_path=0.1).train()
     s = variant_settings('cti')

@@ -186,7 +186,7 @@ def golden_checks(dev, rec: dict) -> None:
 def bf16_step(dev, rec: dict, dry: bool) -> None:
     "One optimised CTI step with AdamW under bf16 autocast: finite losses and gradients."
     import torch
-    from cti_nb.train import benchmark_step
+    from cti_nb.step import benchmark_step
     kw = dict(TINY_NET) if dry else dict(img_size=224)
     r = benchmark_step('optimised', batch_size=2 if dry else 8, n_steps=1, warmup=1, amp='bf16', optimizer=True,
                        device=str(dev), **kw)
@@ -200,7 +200,7 @@ def bf16_step(dev, rec: dict, dry: bool) -> None:
 # --- 2. training step ---------------------------------------------------------------------------------------------
 def train_steps(dev, rec: dict, dry: bool) -> None:
     import torch
-    from cti_nb.train import benchmark_step
+    from cti_nb.step import benchmark_step
     kw = dict(TINY_NET) if dry else dict(img_size=224)
     batch, steps, warmup = (2, 1, 1) if dry else (64, 5, 2)
     rec.update(batch_size=batch, num_classes=20, img_size=kw['img_size'], steps=steps, warmup=warmup,
@@ -254,7 +254,7 @@ def ddp_worker(out: str, dry: bool) -> None:
     from cti_nb.core import save_json
     from cti_nb.model import CTIModel
     from cti_nb.step import CTIStep, backward_and_step, memory_for, variant_settings
-    from cti_nb.train import make_optimizer
+    from cti_nb.trainloop import make_optimizer
     cuda = torch.cuda.is_available() and not dry
     backend = 'nccl' if cuda else 'gloo'
     t0 = time.perf_counter()

@@ -17,7 +17,7 @@ import numpy as np
 from .core import AMP_MODES, CTIError, amp_mode, atomic_path, autocast, save_json
 
 # %% auto #0
-__all__ = ['seed_cams', 'official_seed_cams', 'save_cam_file', 'load_cam_file', 'save_official_cam_dict',
+__all__ = ['seed_cams', 'official_seed_cams', 'evaluate_seeds', 'save_cam_file', 'load_cam_file', 'save_official_cam_dict',
            'read_official_cam_dict', 'read_cams', 'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
 
 # %% ../nbs/06_cam.ipynb #6acaa750
@@ -100,6 +100,33 @@ def official_seed_cams(net, image, label, scales: Sequence[float] = (1.0,), flip
                 total = total + (cam.flip(-1) if flipped else cam)
     # $S = \mathrm{max\_norm}(\cdot)$ per channel
     return max_norm(total)[0]
+
+# %% ../nbs/06_cam.ipynb #6dc26d70
+def evaluate_seeds(net, ds, thresholds='0.0:1.0:0.05', max_images: int = 0, device=None, split: str = 'eval',
+                   amp: str = 'off') -> dict:
+    "Seed mIoU of `net` on dataset `ds` (cti_nb.cam.seed_cams under `amp` + cti_nb.metrics.sweep); a summary dict."
+    import torch
+    from cti_nb.metrics import parse_thresholds, seed_result, sweep
+    from cti_nb.data import InferenceDataset
+    inf = InferenceDataset(ds)
+    n = len(ds) if not max_images else min(max_images, len(ds))
+    was = net.training
+    net.eval()
+    dev = device or next(net.parameters()).device
+
+    def samples():
+        for i in range(n):
+            x, lab, _ = inf[i]
+            lab = torch.as_tensor(lab).float()
+            cams = seed_cams(net, x[None].to(dev), lab[None].to(dev), amp=amp)[0].cpu().numpy()
+            present = np.nonzero(lab.numpy() > 0)[0]
+            yield cams[1 + present], present, ds.mask(i)
+    try:
+        curve = sweep(samples(), ds.num_classes + 1, parse_thresholds(thresholds))
+    finally:
+        net.train(was)
+    res = seed_result(curve, split, n, ds.num_classes + 1)
+    return {'mIoU': float(res.miou), 'label': res.label, 'n_images': n, 'selected_on': split}
 
 # %% ../nbs/06_cam.ipynb #b338aff5
 _CAM_DTYPES = {'float16': np.float16, 'float32': np.float32}

@@ -26,9 +26,8 @@ from .blocks import Block, PatchEmbed, stem_of_state_dict
 from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
 from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
 from .runs import read_log, train_seconds, truncate_log
-from .train import (EpochSampler, SeededItems, StopFlag, rng_state, set_rng_state,
-                          make_optimizer,
-                          make_scheduler)
+from .trainloop import (EpochSampler, SeededItems, StopFlag, make_optimizer, make_scheduler, rng_state,
+                              set_rng_state)
 
 # %% auto #0
 __all__ = ['ViTClassifier', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'OnlineSynthIn', 'PretrainConfig',

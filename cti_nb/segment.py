@@ -230,7 +230,7 @@ def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
     from cti_nb.step import backward_and_step
-    from cti_nb.train import EpochSampler, StopFlag, init_distributed, unwrap_model
+    from cti_nb.trainloop import EpochSampler, StopFlag, init_distributed, unwrap_model
     cfg = config if isinstance(config, SegConfig) else SegConfig.from_dict(config)
     if not cfg.out: raise CTIError('segmentation config: out (run directory) is required')
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)

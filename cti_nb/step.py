@@ -6,18 +6,22 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import CTIError, Config, amp_mode, autocast
+from .core import CTIError, Config, amp_mode, autocast, get_device
 from .losses import (ClassTokenMemory, background_cam_loss, classification_loss, cross_infusion_loss,
                            intra_infusion_loss)
+from .trainloop import make_optimizer
+
 
 # %% auto #0
 __all__ = ['VARIANTS', 'STEP_IMPLS', 'StepSettings', 'variant_settings', 'four_pass_step', 'optimised_step', 'CTIStep',
-           'backward_and_step', 'make_step', 'memory_for', 'embed_dim_of']
+           'backward_and_step', 'make_step', 'memory_for', 'embed_dim_of', 'benchmark_step']
 
 # %% ../nbs/05_step.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
@@ -260,3 +264,41 @@ def embed_dim_of(net) -> int:
         if hasattr(net, name): return int(getattr(net, name))
     if hasattr(net, 'cls_token'): return int(net.cls_token.shape[-1])
     raise CTIError('network has no embed_dim attribute')
+
+# %% ../nbs/05_step.ipynb #7b0d1002
+def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: int = 4, img_size: int = 224,
+                   n_steps: int = 5, warmup: int = 1, memory_full: bool = True, seed: int = 0, amp: str = 'off',
+                   optimizer: bool = False, device: str = 'cpu', **model_kw) -> dict:
+    """Median wall time of one step (DeiT-S by default): forward + backward, plus the AdamW step with `optimizer`,
+    under `amp`, on `device` (peak CUDA memory on a GPU); `impl`='baseline' runs the 1-view baseline."""
+    from cti_nb.model import CTIModel
+    dev = get_device(device)
+    torch.manual_seed(seed)
+    base = impl == 'baseline'
+    kw = dict(num_classes=20, img_size=img_size, drop_path=0.1, bg_token=not base, tokenizer=not base)
+    kw.update(model_kw)
+    net = CTIModel(**kw).train().to(dev)
+    s = variant_settings('baseline' if base else variant, views=1 if base else 2)
+    mem = memory_for(net, s)
+    if memory_full: mem.lists = [torch.randn(s.memory_size, mem.dim) for _ in range(mem.num_classes)]
+    opt = make_optimizer(net, 1e-5) if optimizer else None
+    run = make_step(net, s, 'four-pass' if base else impl, mem, amp=amp, optimizer=opt)
+    C = kw['num_classes']
+    x1, x2 = (torch.randn(batch_size, 3, img_size, img_size, device=dev) for _ in range(2))
+    y = torch.zeros(batch_size, C, device=dev); y[torch.arange(batch_size), torch.arange(batch_size) % C] = 1
+    cuda = dev.type == 'cuda'
+    if cuda: torch.cuda.reset_peak_memory_stats(dev)
+    times, losses = [], []
+    for i in range(warmup + n_steps):
+        net.zero_grad(set_to_none=True)
+        if cuda: torch.cuda.synchronize(dev)
+        t0 = time.perf_counter(); out = run(x1, x2, y)
+        if cuda: torch.cuda.synchronize(dev)
+        dt = time.perf_counter() - t0
+        losses.append(float(out['loss'].detach()))
+        if i >= warmup: times.append(dt)
+    return {'impl': impl, 'amp': amp_mode(amp, dev), 'optimizer': 'adamw' if optimizer else None,
+            'median_s': float(np.median(times)), 'times': times, 'batch_size': batch_size, 'img_size': img_size,
+            'images_per_s': batch_size / float(np.median(times)), 'threads': torch.get_num_threads(),
+            'device': str(dev), 'losses': losses,
+            'peak_cuda_mb': torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None}
