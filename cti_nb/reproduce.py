@@ -37,6 +37,7 @@ class Profile(Config):
         seeds: training seeds of every (dataset, variant).
         voc_variants, coco_variants: the variants trained on each dataset (() = the dataset is not generated).
         train_set: extra `key=value` training overrides (both datasets).
+        voc_train_set, coco_train_set: further overrides of one dataset's runs (after `train_set`).
         pretrain_images: earlier-regime pretraining images per dataset (0 = none).
         pretrain_set: overrides of the pretraining run (a baseline run on the unbiased data).
         seed_eval_images: seed mIoU is measured on the first N train ids (VOC: train 1,464).
@@ -62,6 +63,8 @@ class Profile(Config):
     voc_variants: tuple = ('baseline', 'cti')
     coco_variants: tuple = ('baseline', 'cti')
     train_set: tuple = ()
+    voc_train_set: tuple = ()
+    coco_train_set: tuple = ()
     pretrain_images: int = 0
     pretrain_set: tuple = ()
     seed_eval_images: int = 16
@@ -81,7 +84,7 @@ class Profile(Config):
 PROFILES = {
     'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80,
-                     train_set=('epochs=8',), seed_eval_images=200, figure_images=6,
+                     train_set=('epochs=8',), voc_train_set=('epochs=12',), seed_eval_images=200, figure_images=6,
                      tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2,
                      gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,
@@ -260,6 +263,16 @@ def _backbone_hash(init) -> str | None:
     from cti_nb.checkpoints import SHIPPED_BACKBONES
     return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
+# steps/s of the synth-voc fine-tune step by variant (bench/bench_finetune_steps.py: 6.3, 3.2, 2.5, 1.9), inverted
+_RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 2.0, 'intra': 2.5, 'cti': 3.3}
+
+def _expected_cost(prof: Profile, settings: dict) -> float:
+    "Relative wall-clock of a training run: its variant's step cost x training images x epochs."
+    epochs = next((float(kv.split('=', 1)[1]) for kv in reversed(settings['set']) if kv.startswith('epochs=')),
+                  settings['preset'].get('epochs', 1))
+    n = prof.voc_train if settings['dataset'] == 'synth-voc' else prof.coco_train
+    return _RELATIVE_STEP_COST.get(settings['variant'], 1.0) * n * epochs
+
 def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
     "Every (dataset, variant, seed) run; with `init` {dataset: pretraining run} each fine-tune starts from it."
     from cti_nb.train import PRESETS
@@ -268,9 +281,10 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
         for v in _variants(prof, ds):
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
-                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set), 'root': root,
-                            'preset': PRESETS[ds], 'backbone': _backbone_hash(PRESETS[ds].get('init'))}
-                sets = [kv for kv in prof.train_set if not (ds in init and kv.startswith('init='))]
+                own = prof.voc_train_set if ds == 'synth-voc' else prof.coco_train_set
+                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set) + list(own),
+                            'root': root, 'preset': PRESETS[ds], 'backbone': _backbone_hash(PRESETS[ds].get('init'))}
+                sets = [kv for kv in settings['set'] if not (ds in init and kv.startswith('init='))]
                 args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
                         '--no-progress'] + [a for kv in sets for a in ('--set', kv)]
                 if ds in init:   # the pretraining run's settings are part of this run's
@@ -279,6 +293,7 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
                 job = _train_job(run, settings, args, force)
                 if job: todo.append(job)
                 runs.setdefault(ds, {}).setdefault(v, {})[str(seed)] = str(run.resolve())
+    todo.sort(key=lambda job: _expected_cost(prof, job[1]), reverse=True)   # the parallel slots end together
     _run_todo(todo, prof.jobs)
     return runs
 
@@ -424,9 +439,23 @@ def figure_notebooks(nb_dir: str | os.PathLike | None = None) -> list[Path]:
     raise CTIError(f'no figure notebooks found in {" or ".join(map(str, cands))}; run from the repository root '
                    'or pass --notebooks DIR')
 
-def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=None) -> list[str]:
+def _execute_figure_notebook(nb: str, dest: str, params: dict, timeout: int, log_output: bool) -> str | None:
+    "papermill one figure notebook; None, or `ename: evalue` of the cell that failed (runs in a worker process)."
     import papermill as pm
-    written = []
+    try:
+        pm.execute_notebook(nb, dest, parameters=params, kernel_name='python3', cwd=str(Path(nb).parent),
+                            execution_timeout=timeout, log_output=log_output, progress_bar=False)
+    except pm.PapermillExecutionError as e:
+        return f'{e.ename}: {e.evalue}'
+    return None
+
+def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=None) -> list[str]:
+    """Execute the figure notebooks with the profile's parameters, `prof.jobs` kernels at a time (each notebook's
+    kernel start and imports dominate at the synthetic sizes); the executed copies go to `out_dir/notebooks/`."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    import papermill as pm
+    todo = []
     for nb in figure_notebooks(nb_dir):
         if only and nb.stem not in only: continue
         dest = out_dir / 'notebooks' / nb.name
@@ -435,16 +464,16 @@ def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=Non
                   'n_images': prof.figure_images, 'pdf': False, 'tsne_images': prof.tsne_images,
                   'cam_affinity': prof.pseudo_affinity}
         declared = pm.inspect_notebook(str(nb))
-        params = {k: v for k, v in wanted.items() if k in declared}
-        print(f'--- papermill {nb.name} -> {dest}', flush=True)
-        try:
-            pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name='python3', cwd=str(nb.parent),
-                                execution_timeout=prof.cell_timeout, log_output=True, progress_bar=False)
-        except pm.PapermillExecutionError as e:
-            raise CTIError(f'figure notebook {nb.name} failed ({e.ename}: {e.evalue}); see the executed notebook '
-                           f'{dest}') from None
-        written.append(str(dest))
-    return written
+        todo.append((nb, dest, {k: v for k, v in wanted.items() if k in declared}))
+    jobs = max(1, min(prof.jobs, len(todo)))
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+        futures = [(nb, dest, pool.submit(_execute_figure_notebook, str(nb), str(dest), params, prof.cell_timeout,
+                                          jobs == 1)) for nb, dest, params in todo]
+        for nb, dest, fut in futures:
+            err = fut.result()
+            if err: raise CTIError(f'figure notebook {nb.name} failed ({err}); see the executed notebook {dest}')
+            print(f'--- papermill {nb.name} -> {dest} done', flush=True)
+    return [str(dest) for _, dest, _ in todo]
 
 @locked(_work_folder)
 def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
