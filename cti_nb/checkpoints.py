@@ -5,6 +5,7 @@
 # %% ../nbs/03b_checkpoints.ipynb #3c0d1003
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from .core import CTIError, load_torch
 from .model import CTIModel
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'infer_config', 'load_state_dict_strict', 'load_official', 'resolve_backbone_file',
-           'file_sha256', 'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict',
-           'init_from_deit']
+__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'infer_config', 'load_state_dict_strict', 'recorded_num_heads', 'load_official',
+           'resolve_backbone_file', 'file_sha256', 'load_backbone_state_dict', 'deit_to_cti_state_dict',
+           'cti_to_deit_state_dict', 'init_from_deit']
 
 # %% ../nbs/03b_checkpoints.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
@@ -32,7 +33,8 @@ def _unwrap_state_dict(obj) -> dict:
 
 def infer_config(sd: dict, num_heads: int | None = None) -> dict:
     """Model keyword arguments from the shapes of an official-layout state dict (CTI, or MCTformer-V2 when there is
-    no tokenizer). `num_heads` cannot be read from shapes: 6 for D=384 (DeiT-S), else D // 64, unless given."""
+    no tokenizer). `num_heads` cannot be read from shapes: unless given, 6 for D=384 (DeiT-S), 2 for D=64 (the
+    synthetic presets), else D // 64."""
     tokenizer = 'tokenizer.2.weight' in sd
     need = ['cls_token', 'patch_embed.proj.weight', 'head.weight', 'blocks.0.mlp.fc1.weight']
     need += ['pos_embed_pat'] if tokenizer else ['pos_embed']
@@ -48,7 +50,7 @@ def infer_config(sd: dict, num_heads: int | None = None) -> dict:
         raise CTIError(f'checkpoint: {n_pat} patch positions is not a square grid (pos_embed / head mismatch?)')
     depth = 1 + max(int(k.split('.')[1]) for k in sd if k.startswith('blocks.'))
     return dict(num_classes=P - int(bg), img_size=grid * patch, patch_size=patch, embed_dim=D, depth=depth,
-                num_heads=num_heads or (6 if D == 384 else max(1, D // 64)),
+                num_heads=num_heads or {384: 6, 64: 2}.get(D, max(1, D // 64)),
                 mlp_ratio=sd['blocks.0.mlp.fc1.weight'].shape[0] / D, qkv_bias='blocks.0.attn.qkv.bias' in sd,
                 bg_token=bg, tokenizer=tokenizer, conv_stem=stem)
 
@@ -68,9 +70,21 @@ def load_state_dict_strict(net: nn.Module, sd: dict) -> None:
     net.load_state_dict(sd, strict=True)
 
 
+def recorded_num_heads(path, obj=None) -> int | None:
+    "The heads a checkpoint file records: a trainer checkpoint's `config`, else the `model.json` of its run directory."
+    if isinstance(obj, dict) and isinstance(obj.get('config'), dict) and obj['config'].get('num_heads'):
+        return int(obj['config']['num_heads'])
+    for mj in (Path(path).parent / 'model.json', Path(path).parent.parent / 'model.json'):   # RUN/, RUN/checkpoints/
+        if mj.is_file(): return json.loads(mj.read_text()).get('kwargs', {}).get('num_heads')
+    return None
+
+
 def load_official(path_or_state_dict, num_heads: int | None = None, **overrides) -> CTIModel:
-    "A network in eval mode from an official CTI or MCTformer-V2 checkpoint (file or state dict), loaded strictly."
+    """A network in eval mode from an official CTI or MCTformer-V2 checkpoint (file or state dict), loaded strictly;
+    the heads are `num_heads`, else those the file records (`recorded_num_heads`), else guessed (`infer_config`)."""
     obj = load_torch(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else path_or_state_dict
+    if num_heads is None and isinstance(path_or_state_dict, (str, Path)):
+        num_heads = recorded_num_heads(path_or_state_dict, obj)
     sd = _unwrap_state_dict(obj)
     cfg = {**infer_config(sd, num_heads), **overrides}
     net = CTIModel(**cfg)
