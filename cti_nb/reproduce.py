@@ -23,7 +23,7 @@ from .study import gates_markdown, training_gates
 
 # %% auto #0
 __all__ = ['PROFILES', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'Stage', 'stage_data', 'stage_pretrain', 'stage_train',
-           'stage_cams_eval_pseudo', 'stage_segment', 'figure_notebooks', 'stage_figures', 'reproduce']
+           'stage_cams_eval_pseudo', 'stage_segment', 'figure_notebooks', 'stage_figures', 'regime_cards', 'reproduce']
 
 # %% ../nbs/09c_reproduce.ipynb #f724d519
 @dataclass
@@ -475,6 +475,12 @@ def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=Non
             print(f'--- papermill {nb.name} -> {dest} done', flush=True)
     return [str(dest) for _, dest, _ in todo]
 
+def regime_cards(roots: dict, runs: dict, n_images: int = 64) -> dict:
+    "The regime card (06a_regime) of every trained model on its dataset's val images: {dataset: {model-seed: card}}."
+    from cti_nb.regime import run_regime_card
+    return {ds: {f'{v}-s{s}': run_regime_card(r, roots[ds], n_images) for v, by_seed in by_v.items()
+                 for s, r in by_seed.items()} for ds, by_v in runs.items()}
+
 @locked(_work_folder)
 def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
               work: str | os.PathLike = 'runs/reproduce', force: bool = False, notebooks=None,
@@ -496,7 +502,8 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
     art = {'profile': prof.name, 'work': str(work.resolve()), 'datasets': roots, 'pretrain': init, 'runs': runs,
            'cams': cams, 'pseudo': pseudo, 'seg': seg, 'metrics': metrics + seg_metrics}
     with Stage(timings, 'gates'): gates = training_gates(prof.gates, roots, runs, art['metrics'])
-    art['gates'] = gates
+    with Stage(timings, 'card'): cards = regime_cards(roots, runs)
+    art['gates'], art['regime_cards'] = gates, cards
     art_path = save_json(art, work / 'artifacts.json')
     with Stage(timings, 'figures'): executed = stage_figures(prof, art_path, out_dir, notebooks, figures_only)
     configs = {ds: {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
@@ -505,7 +512,8 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
         configs[ds]['pretrain'] = {str(PRETRAIN_SEED): json.loads((Path(run) / 'config.json').read_text())}
     manifest = {'profile': prof.to_dict(), 'command': ' '.join(['cti-nb reproduce'] + sys.argv[2:]) if
                 sys.argv and sys.argv[0].endswith('cti-nb') else f'reproduce(profile={prof.name!r})',
-                'environment': environment, 'seeds': list(prof.seeds), 'gates': gates, 'wall_clock_s': {**timings,
+                'environment': environment, 'seeds': list(prof.seeds), 'gates': gates, 'regime_cards': cards,
+                'wall_clock_s': {**timings,
                 'total': round(time.perf_counter() - t_start, 2)}, 'metrics': art['metrics'],
                 'figures': sorted(str(p.relative_to(out_dir)) for p in out_dir.glob('*.png')),
                 'notebooks': [str(Path(p).relative_to(out_dir)) for p in executed], 'train_configs': configs,

@@ -16,9 +16,10 @@ from .core import CTIError, save_json
 from .runs import load_run, read_log
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'TABLE_COLUMNS', 'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict',
-           'label_prior_loss', 'classifier_report', 'training_gates', 'gates_markdown', 'metric_drift',
-           'compare_manifests', 'last_third', 'study_claims', 'claims_markdown', 'rerender_claims']
+__all__ = ['MODEL_NAMES', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'summarize_metrics', 'results_markdown',
+           'metric_values', 'claim_verdict', 'label_prior_loss', 'classifier_report', 'training_gates',
+           'gates_markdown', 'metric_drift', 'compare_manifests', 'last_third', 'dead_gate', 'study_claims',
+           'claims_markdown', 'rerender_claims']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -250,16 +251,35 @@ def last_third(per_block) -> float:
     return float(np.mean(per_block[len(per_block) - max(1, len(per_block) // 3):]))
 
 
-def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.0, unit: str = 'pts') -> dict:
+def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.0, unit: str = 'pts',
+           dead: str | None = None) -> dict:
+    "One row; `dead` (a failed regime-card gate) makes the verdict 'not testable' and keeps the numbers."
     if not a or not b: return {'claim': text, 'verdict': 'not run in this profile'}
     r = claim_verdict(a.values(), b.values(), direction, min_diff)
     verdict = {True: 'reproduced', False: 'not reproduced', None: 'n/a (one seed)'}[r['reproduced']]
-    return {'claim': text, **r, 'unit': unit, 'verdict': verdict}
+    return {'claim': text, **r, 'unit': unit, 'verdict': f'not testable: {dead}' if dead else verdict}
 
 
-def study_claims(metrics: list[dict], token_similarity: dict | None = None) -> list[dict]:
+# the regime-card gates (06a_regime) a claim relies on: per seed-CAM recipe, and per mechanism a variant adds
+RECIPE_GATES = {'official': ('affinity_not_rank_one', 'refined_maps_class_specific')}
+MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
+                   'cti': ('tokens_vary', 'intra_infusion_acts', 'cross_infusion_acts')}
+
+
+def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
+    "`gate (model)` of the first of `gates` that a card of `variants` on `ds` fails (any seed), else None."
+    for v in variants:
+        for model, card in sorted((cards or {}).get(ds, {}).items()):
+            if model.rsplit('-s', 1)[0] != v: continue
+            for g in gates:
+                if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
+    return None
+
+
+def study_claims(metrics: list[dict], token_similarity: dict | None = None, cards: dict | None = None) -> list[dict]:
     """The study's claims table: rows {claim, means, sds, d, pooled_sd, reproduced, unit, verdict} from the metric
-    records and {variant: {seed: per-block class-token cosine}} (synth-voc val)."""
+    records and {variant: {seed: per-block class-token cosine}} (synth-voc val); with the regime `cards` of the
+    manifest, a claim whose mechanism a card says is dead is 'not testable: <gate> (<model>)'."""
     recipes = ['official'] + sorted({m['label'].get('cams') or 'official' for m in metrics
                                      if m['label']['stage'] == 'seed'} - {'official'})
     tag = lambda rec: 'official CAMs' if rec == 'official' else f'CAMs: {rec}'
@@ -268,13 +288,16 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None) -> l
     # fewer false positives can just mean less activation: the same rate per unit of mean recall (mR)
     per_recall = lambda ds, v, metric, rec: {s: x / r for s, x in vals(ds, v, metric=metric, cams=rec).items()
                                              if (r := vals(ds, v, metric='mR', cams=rec).get(s))}
+    # a dead gate of the recipe (both models) or of the mechanism variant `a` adds
+    dead = lambda ds, rec, a, b='baseline': (dead_gate(cards, ds, (a, b), RECIPE_GATES.get(rec, ()))
+                                             or dead_gate(cards, ds, (a,), MECHANISM_GATES.get(a, ())))
     rows = []
     for ds in ('synth-voc', 'synth-coco'):
         for rec in recipes:
             rows.append(_claim(f'{ds}: CTI seed mIoU > MCTformer-V2 ({tag(rec)})', vals(ds, 'cti', cams=rec),
-                               vals(ds, 'baseline', cams=rec)))
+                               vals(ds, 'baseline', cams=rec), dead=dead(ds, rec, 'cti')))
             rows.append(_claim(f'{ds}: CTI seed mIoU ≥ MCTformer-V2 + 3 ({tag(rec)}; the goal)', vals(ds, 'cti', cams=rec),
-                               vals(ds, 'baseline', cams=rec), min_diff=3.0))
+                               vals(ds, 'baseline', cams=rec), min_diff=3.0, dead=dead(ds, rec, 'cti')))
         rows.append(_claim(f'{ds}: CTI pseudo-label mIoU > MCTformer-V2', vals(ds, 'cti', 'pseudo'),
                            vals(ds, 'baseline', 'pseudo')))
         rows.append(_claim(f'{ds}: CTI segmentation mIoU > MCTformer-V2', vals(ds, 'cti', 'seg'),
@@ -282,14 +305,15 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None) -> l
         for rec in recipes:
             rows.append(_claim(f'{ds}: CTI spill onto co-occurring classes < MCTformer-V2 ({tag(rec)})',
                                vals(ds, 'cti', metric='spill', cams=rec), vals(ds, 'baseline', metric='spill', cams=rec),
-                               direction=-1, unit='%'))
+                               direction=-1, unit='%', dead=dead(ds, rec, 'cti')))
             rows.append(_claim(f'{ds}: CTI spill per unit of recall (spill / mR) < MCTformer-V2 ({tag(rec)})',
                                per_recall(ds, 'cti', 'spill', rec), per_recall(ds, 'baseline', 'spill', rec),
-                               direction=-1, unit='%/mR'))
+                               direction=-1, unit='%/mR', dead=dead(ds, rec, 'cti')))
     for a, b, paper in (('bgt', 'baseline', '+2.9'), ('intra', 'bgt', '+1.1'), ('cti', 'intra', '69.5 in total')):
         for rec in recipes:
             rows.append(_claim(f'synth-voc ablation: {MODEL_NAMES[a]} seed mIoU > {MODEL_NAMES[b]} (VOC: {paper}; '
-                               f'CAMs: {rec})', vals('synth-voc', a, cams=rec), vals('synth-voc', b, cams=rec)))
+                               f'CAMs: {rec})', vals('synth-voc', a, cams=rec), vals('synth-voc', b, cams=rec),
+                               dead=dead('synth-voc', rec, a, b)))
     for rec in recipes:
         rows.append(_claim(f'synth-voc: context false positives lower with the background token (+BG token < '
                            f'MCTformer-V2; {tag(rec)})', vals('synth-voc', 'bgt', metric='context_fp', cams=rec),
@@ -306,7 +330,7 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None) -> l
         tok = {v: {s: last_third(x) for s, x in d.items()} for v, d in sim.items()}
         rows.append(_claim(f'synth-voc: class tokens less similar under CTI in the last third of the blocks '
                            f'({L - max(1, L // 3) + 1}–{L})', tok.get('cti'), tok.get('baseline'), direction=-1,
-                           unit='cos'))
+                           unit='cos', dead=dead_gate(cards, 'synth-voc', ('cti',), ('tokens_vary',))))
     return rows
 
 
@@ -337,7 +361,8 @@ def rerender_claims(out_dir: str | os.PathLike) -> Path:
     for p in (man, st):
         if not p.is_file(): raise CTIError(f'{p}: missing; run `cti-nb reproduce --profile {out_dir.name}` first')
     study = json.loads(st.read_text())
-    study['claims'] = study_claims(json.loads(man.read_text())['metrics'], study.get('token_similarity'))
+    manifest = json.loads(man.read_text())
+    study['claims'] = study_claims(manifest['metrics'], study.get('token_similarity'), manifest.get('regime_cards'))
     with atomic_path(out_dir / 'study.md') as tmp: tmp.write_text(claims_markdown(study['claims'], out_dir.name))
     save_json(study, st)
     return out_dir / 'study.md'
