@@ -18,7 +18,7 @@ import numpy as np
 from .core import CTIError, IGNORE_INDEX, save_json
 from .data import read_id_list, read_mask_png, save_mask_png
 from .cam import find_cam_file, read_cams
-from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, SweepMeter, best_threshold, failure_spec,
+from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, PxAPMeter, SweepMeter, best_threshold, failure_spec,
                             format_label, make_label, parse_thresholds)
 
 # %% auto #0
@@ -91,20 +91,24 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
                   post: str = 'none', gt_name: str = '{id}.png', ignore_index: int | None = IGNORE_INDEX,
                   trust_pickle: bool = False, early_stop: bool = False, failures: FailureModes | None = None,
                   workers: int = 4, progress: bool = True) -> EvalResult:
-    "Seed sweep over CAM files of `ids` against ground-truth PNGs; the label carries the best threshold."
+    """Seed sweep over CAM files of `ids` against ground-truth PNGs; the label carries the best threshold. The
+    threshold-free PxAP (`PxAPMeter`) of the same CAMs is in `extra`."""
     f = _failures(failures)
     meter = SweepMeter(num_classes, thresholds, ignore_index, pairs=f.pairs, context_classes=f.context_classes)
+    pxap = PxAPMeter(num_classes, ignore_index=ignore_index)
     f.check()
 
     def work(iid):
         cf = find_cam_file(cam_dir, iid, trust_pickle)
         cams, classes = read_cams(cf, trust_pickle)
         gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        return meter.image_stats(cams, classes, gt, name=str(cf), context=f.context_mask(iid))
+        return meter.image_stats(cams, classes, gt, name=str(cf), context=f.context_mask(iid)), (cams, classes, gt)
 
-    for st in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress): meter.add(st)
+    for st, image in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress):
+        meter.add(st); pxap.add(*image)
     curve = meter.result(early_stop=early_stop)
     extra = {'early_stop': True} if early_stop else {}
+    extra.update(pxap.result())
     t, m = best_threshold(curve)
     for k in ('spill', 'context_fp'):
         if k in m: extra[k] = m[k]
@@ -263,6 +267,7 @@ def evaluate_cli(argv: list[str] | None = None) -> int:
             print(f"{format_label(make_label('seed', split, a.post, t))} mIoU {m['mIoU']:.2f}%  mP {m['mP']:.4f}  "
                   f"mR {m['mR']:.4f}")
         print('best:', r)
+        if r.extra.get('PxAP') is not None: print(f"{format_label(r.label)} PxAP {r.extra['PxAP']:.2f}% (no threshold)")
     else:
         r = evaluate_masks(a.preds, a.gt, ids, a.num_classes, stage=a.stage or 'pseudo', pred_name=a.pred_name,
                            **common)

@@ -18,8 +18,8 @@ from .core import CTIError, IGNORE_INDEX, save_json
 
 # %% auto #0
 __all__ = ['STAGES', 'POSTS', 'parse_thresholds', 'metrics_from_counts', 'SweepMeter', 'sweep', 'best_threshold', 'plot_curve',
-           'make_label', 'format_label', 'EvalResult', 'seed_result', 'failure_counts', 'spill_rate', 'context_fp_rate',
-           'failure_spec', 'ConfusionMeter']
+           'make_label', 'format_label', 'EvalResult', 'seed_result', 'PxAPMeter', 'failure_counts', 'spill_rate',
+           'context_fp_rate', 'failure_spec', 'ConfusionMeter']
 
 # %% ../nbs/07_metrics.ipynb #e0be1aae
 def parse_thresholds(spec: str | float | Sequence[float]) -> list[float]:
@@ -296,6 +296,43 @@ def seed_result(curve: dict, split: str, n_images: int, num_classes: int, post: 
     "An `EvalResult` of a seed sweep: the label carries the best threshold."
     t, m = best_threshold(curve)
     return EvalResult(make_label('seed', split, post, t), m, n_images, num_classes, curve, class_names, extra or {})
+
+# %% ../nbs/07_metrics.ipynb #17f4c038
+class PxAPMeter:
+    "Per-class histograms of CAM scores on positive / negative pixels; `result()` gives PxAP per class and its mean."
+
+    def __init__(self, num_classes: int, bins: int = 1000, ignore_index: int | None = IGNORE_INDEX):
+        self.num_classes, self.bins, self.ignore_index = int(num_classes), int(bins), ignore_index
+        self.pos = np.zeros((self.num_classes - 1, self.bins), np.int64)   # foreground classes 1..C-1
+        self.neg = np.zeros((self.num_classes - 1, self.bins), np.int64)
+
+    def add(self, cams, classes, gt) -> None:
+        "One image: CAMs (K, H, W) of its present 0-based foreground `classes`, ground truth (H, W) of mask values."
+        g = np.asarray(gt).ravel()
+        valid = g != self.ignore_index if self.ignore_index is not None else np.ones(g.shape, bool)
+        g = g[valid]
+        counts = np.bincount(g, minlength=self.num_classes)[1:self.num_classes]
+        self.pos[:, 0] += counts; self.neg[:, 0] += len(g) - counts        # absent classes score 0 everywhere
+        for cam, c in zip(np.asarray(cams), np.asarray(classes).reshape(-1)):
+            b = np.clip((cam.ravel()[valid] * self.bins).astype(np.int64), 0, self.bins - 1)
+            is_c = g == c + 1
+            self.pos[c, 0] -= counts[c]; self.neg[c, 0] -= len(g) - counts[c]
+            self.pos[c] += np.bincount(b[is_c], minlength=self.bins)
+            self.neg[c] += np.bincount(b[~is_c], minlength=self.bins)
+
+    def result(self) -> dict:
+        "{'PxAP': mean over the classes with positives (percent), 'PxAP_per_class': {mask value: percent or None}}."
+        # thresholds from the top bin down: TP_k, FP_k of the pixels scoring in bins >= k
+        tp, fp = self.pos[:, ::-1].cumsum(1), self.neg[:, ::-1].cumsum(1)
+        P = self.pos.sum(1)
+        per = {}
+        for c in range(self.num_classes - 1):
+            if not P[c]: per[c + 1] = None; continue
+            recall, precision = tp[c] / P[c], tp[c] / np.maximum(tp[c] + fp[c], 1)
+            # $\mathrm{AP} = \sum_k (R_k - R_{k-1}) P_k$
+            per[c + 1] = 100 * float(np.sum(np.diff(recall, prepend=0.0) * precision))
+        vals = [v for v in per.values() if v is not None]
+        return {'PxAP': float(np.mean(vals)) if vals else None, 'PxAP_per_class': per}
 
 # %% ../nbs/07_metrics.ipynb #300e7d43
 def failure_counts(pred, gt, pairs=None, context=None, context_classes=None, ignore_index=IGNORE_INDEX) -> dict:
