@@ -10,6 +10,8 @@ import math
 import numpy as np
 import torch
 
+from .visualize import token_similarity_per_layer
+
 # %% auto #0
 __all__ = ['ALIVE', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation', 'infusion_change',
            'regime_card', 'card_gates', 'run_regime_card']
@@ -77,9 +79,16 @@ def infusion_change(net, x: torch.Tensor, labels: torch.Tensor, s: int, n_layers
 
 @torch.no_grad()
 def regime_card(net, x: torch.Tensor, labels: torch.Tensor, infuse_after: int = 3, n_layers: int = 6) -> dict:
-    """Every diagnostic of a trained network on a batch of (val) images `x` with labels (B, C); see above."""
-    from cti_nb.visualize import token_similarity_per_layer
-    net = net.eval()
+    """Every diagnostic of a trained network on a batch of (val) images `x` with labels (B, C), in eval mode (the
+    network's mode is put back); see above."""
+    was = net.training
+    try:
+        return _card(net.eval(), x, labels, infuse_after, n_layers)
+    finally:
+        net.train(was)
+
+
+def _card(net, x, labels, infuse_after: int, n_layers: int) -> dict:
     bg, P = int(net.has_bg_token), net.num_tokens
     st = net.forward_prefix(x, net.depth - 1)
     out = net(x, n_layers=n_layers)
