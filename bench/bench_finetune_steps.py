@@ -1,7 +1,8 @@
 """Fine-tune steps per second of each variant at the synth-voc preset (the regime every profile trains in): the
-12-block width-64 ViT of the shipped synth-in backbone at 80 px (10 x 10 patches), batch 32, 20 classes, optimised
-step with AdamW, memory full so that every pass of CTI runs. Each variant runs in its own process (median of
-`--steps` steps after a warm-up step). Writes bench/results/finetune_steps.json.
+12-block width-64 ViT of the shipped synth-in backbone at 80 px (10 x 10 patches), the preset's batch (16) and
+views (2, the baseline too), 20 classes, optimised step with AdamW, memory full so that every pass of CTI runs.
+Each variant runs in its own process (median of `--steps` steps after a warm-up step); data loading is not timed.
+Writes bench/results/finetune_steps.json.
 
     .venv/bin/python bench/bench_finetune_steps.py [--steps 5] [--threads 2]
 """
@@ -28,7 +29,7 @@ def one(variant: str, steps: int, threads: int) -> dict:
     kw = {k: v for k, v in cfg.model_kwargs(20).items() if k not in ('bg_token', 'tokenizer', 'num_classes')}
     impl = 'baseline' if variant == 'baseline' else 'optimised'
     r = benchmark_step(impl, variant='cti' if impl == 'baseline' else variant, batch_size=cfg.batch_size,
-                       n_steps=steps, optimizer=True, **kw)
+                       views=cfg.views, n_steps=steps, optimizer=True, **kw)   # the baseline with the preset's 2 views
     return {'variant': variant, 'impl': impl, 'batch': cfg.batch_size, 'img_size': cfg.img_size,
             'depth': cfg.depth, 'embed_dim': cfg.embed_dim, 'median_s': r['median_s'],
             'steps_per_s': 1 / r['median_s'], 'images_per_s': cfg.batch_size / r['median_s']}

@@ -263,8 +263,8 @@ def _backbone_hash(init) -> str | None:
     from cti_nb.checkpoints import SHIPPED_BACKBONES
     return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
-# steps/s of the synth-voc fine-tune step by variant (bench/bench_finetune_steps.py: 6.3, 3.2, 2.5, 1.9), inverted
-_RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 2.0, 'intra': 2.5, 'cti': 3.3}
+# steps/s of the synth-voc fine-tune step by variant (bench/bench_finetune_steps.py: 1.97, 1.74, 1.44, 1.28), inverted
+_RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 1.13, 'intra': 1.37, 'cti': 1.54}
 
 def _expected_cost(prof: Profile, settings: dict) -> float:
     "Relative wall-clock of a training run: its variant's step cost x training images x epochs."

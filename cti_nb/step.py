@@ -268,9 +268,10 @@ def embed_dim_of(net) -> int:
 # %% ../nbs/05_step.ipynb #7b0d1002
 def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: int = 4, img_size: int = 224,
                    n_steps: int = 5, warmup: int = 1, memory_full: bool = True, seed: int = 0, amp: str = 'off',
-                   optimizer: bool = False, device: str = 'cpu', **model_kw) -> dict:
+                   optimizer: bool = False, device: str = 'cpu', views: int | None = None, **model_kw) -> dict:
     """Median wall time of one step (DeiT-S by default): forward + backward, plus the AdamW step with `optimizer`,
-    under `amp`, on `device` (peak CUDA memory on a GPU); `impl`='baseline' runs the 1-view baseline."""
+    under `amp`, on `device` (peak CUDA memory on a GPU); `impl`='baseline' runs the baseline network with one view
+    (the official MCTformer-V2 step), or with `views=2` as the synthetic presets train it (the optimised step)."""
     from cti_nb.model import CTIModel
     dev = get_device(device)
     torch.manual_seed(seed)
@@ -278,11 +279,12 @@ def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: in
     kw = dict(num_classes=20, img_size=img_size, drop_path=0.1, bg_token=not base, tokenizer=not base)
     kw.update(model_kw)
     net = CTIModel(**kw).train().to(dev)
-    s = variant_settings('baseline' if base else variant, views=1 if base else 2)
+    views = views or (1 if base else 2)
+    s = variant_settings('baseline' if base else variant, views=views)
     mem = memory_for(net, s)
     if memory_full: mem.lists = [torch.randn(s.memory_size, mem.dim) for _ in range(mem.num_classes)]
     opt = make_optimizer(net, 1e-5) if optimizer else None
-    run = make_step(net, s, 'four-pass' if base else impl, mem, amp=amp, optimizer=opt)
+    run = make_step(net, s, ('four-pass' if views == 1 else 'optimised') if base else impl, mem, amp=amp, optimizer=opt)
     C = kw['num_classes']
     x1, x2 = (torch.randn(batch_size, 3, img_size, img_size, device=dev) for _ in range(2))
     y = torch.zeros(batch_size, C, device=dev); y[torch.arange(batch_size), torch.arange(batch_size) % C] = 1
@@ -297,7 +299,7 @@ def benchmark_step(impl: str = 'optimised', variant: str = 'cti', batch_size: in
         dt = time.perf_counter() - t0
         losses.append(float(out['loss'].detach()))
         if i >= warmup: times.append(dt)
-    return {'impl': impl, 'amp': amp_mode(amp, dev), 'optimizer': 'adamw' if optimizer else None,
+    return {'impl': impl, 'views': views, 'amp': amp_mode(amp, dev), 'optimizer': 'adamw' if optimizer else None,
             'median_s': float(np.median(times)), 'times': times, 'batch_size': batch_size, 'img_size': img_size,
             'images_per_s': batch_size / float(np.median(times)), 'threads': torch.get_num_threads(),
             'device': str(dev), 'losses': losses,
