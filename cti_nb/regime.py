@@ -91,7 +91,7 @@ def regime_card(net, x: torch.Tensor, labels: torch.Tensor, infuse_after: int = 
 def _card(net, x, labels, infuse_after: int, n_layers: int) -> dict:
     bg, P = int(net.has_bg_token), net.num_tokens
     st = net.forward_prefix(x, net.depth - 1)
-    out = net(x, n_layers=n_layers)
+    out = net.forward_suffix(st, None, n_layers, infuse_after=None)   # the plain forward's outputs, from the same pass
     fg = torch.stack([t[:, bg:] for t in st.tokens_per_block]).numpy()     # (L, B, C, D)
     # centred on the layer's mean token over images and classes: the shared direction removed, no forced sign
     centred = token_similarity_per_layer(fg - fg.mean((1, 2), keepdims=True))['mean']
