@@ -18,7 +18,8 @@ import numpy as np
 from .core import CTIError, IGNORE_INDEX, save_json
 from .data import read_id_list, read_mask_png, save_mask_png
 from .cam import find_cam_file, read_cams
-from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, PxAPMeter, SweepMeter, best_threshold, failure_spec,
+from .failures import failure_spec
+from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, PxAPMeter, SweepMeter, best_threshold,
                             format_label, make_label, parse_thresholds)
 
 # %% auto #0

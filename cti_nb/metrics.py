@@ -6,20 +6,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from .core import CTIError, IGNORE_INDEX, save_json
+from .failures import add_failure_counts, directed_pairs, failure_counts, failure_rates
 
 # %% auto #0
 __all__ = ['STAGES', 'POSTS', 'parse_thresholds', 'metrics_from_counts', 'SweepMeter', 'sweep', 'best_threshold', 'plot_curve',
-           'make_label', 'format_label', 'EvalResult', 'seed_result', 'PxAPMeter', 'failure_counts', 'spill_rate',
-           'context_fp_rate', 'failure_spec', 'ConfusionMeter']
+           'make_label', 'format_label', 'EvalResult', 'seed_result', 'PxAPMeter', 'ConfusionMeter']
 
 # %% ../nbs/07_metrics.ipynb #e0be1aae
 def parse_thresholds(spec: str | float | Sequence[float]) -> list[float]:
@@ -52,15 +50,6 @@ def metrics_from_counts(tp, p, t) -> dict:
             'IoU': iou.tolist(), 'precision': prec.tolist(), 'recall': rec.tolist()}
 
 # %% ../nbs/07_metrics.ipynb #70f2ae20
-def _directed_pairs(pairs) -> list[tuple[int, int]]:
-    "Both directions of each co-occurring pair, without duplicates, in a stable order."
-    out = []
-    for a, b in pairs or []:
-        for q in ((int(a), int(b)), (int(b), int(a))):
-            if q not in out: out.append(q)
-    return out
-
-
 def _ratio(num, den) -> float | None:
     return float(num) / float(den) if den else None
 
@@ -71,7 +60,7 @@ class SweepMeter:
     def __init__(self, num_classes: int, thresholds, ignore_index: int | None = IGNORE_INDEX,
                  pairs: Sequence[tuple[int, int]] | None = None, context_classes: dict | None = None):
         self.num_classes, self.ignore_index = int(num_classes), ignore_index
-        self.pairs = _directed_pairs(pairs)
+        self.pairs = directed_pairs(pairs)
         self.context_classes = {int(k): int(v) for k, v in (context_classes or {}).items()}
         self.thresholds = parse_thresholds(thresholds)
         self._thr32 = np.asarray(self.thresholds, dtype=np.float32)
@@ -334,85 +323,6 @@ class PxAPMeter:
         vals = [v for v in per.values() if v is not None]
         return {'PxAP': float(np.mean(vals)) if vals else None, 'PxAP_per_class': per}
 
-# %% ../nbs/07_metrics.ipynb #300e7d43
-def failure_counts(pred, gt, pairs=None, context=None, context_classes=None, ignore_index=IGNORE_INDEX) -> dict:
-    "Spill and context-FP numerators/denominators of one predicted mask (see the notebook for the definitions)."
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    if pred.shape != gt.shape: raise CTIError(f'prediction size {pred.shape} differs from ground truth {gt.shape}')
-    valid = np.ones(gt.shape, bool) if ignore_index is None else gt != ignore_index
-    present = set(np.unique(gt[valid]).tolist())
-    out = {'spill': {}, 'context_fp': {}}
-    for a, b in _directed_pairs(pairs):
-        ga = (gt == a) & valid
-        n = int((ga & (pred == b)).sum()) if a in present and b in present else 0
-        d = int(ga.sum()) if a in present and b in present else 0
-        out['spill'][f'{a}->{b}'] = (n, d)
-    if context_classes:
-        if context is None: raise CTIError('context mask needed for the context false-positive rate')
-        context = np.asarray(context)
-        if context.shape != gt.shape: raise CTIError(f'context mask size {context.shape} differs from gt {gt.shape}')
-        for k, c in context_classes.items():
-            k, c = int(k), int(c)
-            sel = (context == k) & (gt != c) & valid if c in present else np.zeros(gt.shape, bool)
-            out['context_fp'][f'{k}->{c}'] = (int((sel & (pred == c)).sum()), int(sel.sum()))
-    return out
-
-
-def _sum_failure(acc: dict | None, cur: dict) -> dict:
-    if acc is None: return {k: dict(v) for k, v in cur.items()}
-    for kind, d in cur.items():
-        for key, (n, m) in d.items():
-            a = acc[kind].get(key, (0, 0)); acc[kind][key] = (a[0] + n, a[1] + m)
-    return acc
-
-
-def _failure_rates(acc: dict | None) -> dict:
-    if acc is None: return {}
-    return {kind: {key: _ratio(n, m) for key, (n, m) in d.items()} for kind, d in acc.items() if d}
-
-
-def spill_rate(preds: Iterable, gts: Iterable, pairs, ignore_index=IGNORE_INDEX) -> dict:
-    "{'a->b': fraction of class-a pixels labelled b, over images containing a and b} for both directions of pairs."
-    acc = None
-    for p, g in zip(preds, gts): acc = _sum_failure(acc, failure_counts(p, g, pairs, ignore_index=ignore_index))
-    return _failure_rates(acc).get('spill', {})
-
-
-def context_fp_rate(preds: Iterable, gts: Iterable, contexts: Iterable, context_classes: dict,
-                    ignore_index=IGNORE_INDEX) -> dict:
-    "{'k->c': fraction of context-k pixels (not c) labelled c, over images containing c}."
-    acc = None
-    for p, g, x in zip(preds, gts, contexts):
-        acc = _sum_failure(acc, failure_counts(p, g, None, x, context_classes, ignore_index))
-    return _failure_rates(acc).get('context_fp', {})
-
-# %% ../nbs/07_metrics.ipynb #f6e45ab1
-def failure_spec(card: dict | str | os.PathLike) -> tuple[list[tuple[int, int]], dict[int, int]]:
-    "(pairs, context_classes) as mask values from a synth_card.json (dict or path); tolerant of key spellings."
-    if not isinstance(card, dict):
-        p = Path(card)
-        if not p.is_file(): raise CTIError(f'{p}: no such synthetic dataset card')
-        try: card = json.loads(p.read_text())
-        except json.JSONDecodeError as e: raise CTIError(f'{p}: not valid JSON ({e.msg})') from None
-    names = list(card.get('classes') or card.get('class_names') or [])
-
-    def mv(x):  # a class name or a 0-based fg id -> mask value
-        if isinstance(x, str):
-            if x not in names: raise CTIError(f'synth card: unknown class {x!r}')
-            return names.index(x) + 1
-        return int(x) + 1
-
-    pairs = [(mv(a), mv(b)) for a, b in (card.get('cooccurrence_pairs') or card.get('pairs') or [])]
-    ctx = card.get('context_classes') or card.get('contexts') or card.get('context') or {}
-    cc = {}
-    if isinstance(ctx, dict):
-        for k, v in ctx.items(): cc[int(k)] = mv(v['class'] if isinstance(v, dict) else v)
-    else:
-        for i, v in enumerate(ctx):
-            if isinstance(v, dict): cc[int(v.get('id', v.get('value', i + 1)))] = mv(v['class'])
-            else: cc[i + 1] = mv(v)
-    return pairs, cc
-
 # %% ../nbs/07_metrics.ipynb #494b4154
 class ConfusionMeter:
     "Counts of ground truth (rows, C) × prediction (columns, C + 'other' for values >= C such as 255)."
@@ -440,7 +350,7 @@ class ConfusionMeter:
 
     def add(self, stats) -> None:
         self.conf += stats[0]; self.n_images += 1
-        if stats[1] is not None: self.failure = _sum_failure(self.failure, stats[1])
+        if stats[1] is not None: self.failure = add_failure_counts(self.failure, stats[1])
 
     def update(self, pred, gt, name: str = 'image', context=None) -> None:
         self.add(self.image_stats(pred, gt, name, context))
@@ -449,5 +359,5 @@ class ConfusionMeter:
         C = self.num_classes
         tp = np.diag(self.conf[:, :C]); p = self.conf[:, :C].sum(0); t = self.conf.sum(1)
         r = metrics_from_counts(tp, p, t)
-        r.update(_failure_rates(self.failure))
+        r.update(failure_rates(self.failure))
         return r
