@@ -18,13 +18,13 @@ import numpy as np
 from .core import CTIError, IGNORE_INDEX, save_json
 from .data import read_id_list, read_mask_png, save_mask_png
 from .cam import find_cam_file, read_cams
-from .failures import failure_spec
+from .failures import add_failure_counts, cam_mass_counts, failure_rates, failure_spec
 from .metrics import (POSTS, STAGES, ConfusionMeter, EvalResult, PxAPMeter, SweepMeter, best_threshold,
                             format_label, make_label, parse_thresholds)
 
 # %% auto #0
 __all__ = ['FailureModes', 'evaluate_cams', 'evaluate_masks', 'cams_to_mask', 'densecrf', 'crf_mask', 'make_pseudo_labels',
-           'evaluate_cli', 'pseudo_labels_cli']
+           'evaluation_threshold', 'evaluate_cli', 'pseudo_labels_cli']
 
 # %% ../nbs/07a_evaluate.ipynb #5c578c4d
 def _imap(fn: Callable, items: Iterable, workers: int) -> Iterator:
@@ -93,7 +93,8 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
                   trust_pickle: bool = False, early_stop: bool = False, failures: FailureModes | None = None,
                   workers: int = 4, progress: bool = True) -> EvalResult:
     """Seed sweep over CAM files of `ids` against ground-truth PNGs; the label carries the best threshold. The
-    threshold-free PxAP (`PxAPMeter`) of the same CAMs is in `extra`."""
+    threshold-free PxAP (`PxAPMeter`) of the same CAMs is in `extra`, and with `failures` the failure modes per unit
+    of CAM mass (`cam_mass_counts`: `spill_mass`, `context_mass`)."""
     f = _failures(failures)
     meter = SweepMeter(num_classes, thresholds, ignore_index, pairs=f.pairs, context_classes=f.context_classes)
     pxap = PxAPMeter(num_classes, ignore_index=ignore_index)
@@ -103,13 +104,17 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
         cf = find_cam_file(cam_dir, iid, trust_pickle)
         cams, classes = read_cams(cf, trust_pickle)
         gt = read_mask_png(Path(gt_dir) / gt_name.format(id=iid), 'ground-truth')
-        return meter.image_stats(cams, classes, gt, name=str(cf), context=f.context_mask(iid)), (cams, classes, gt)
+        ctx = f.context_mask(iid)
+        stats = meter.image_stats(cams, classes, gt, name=str(cf), context=ctx)   # checks the inputs, names the file
+        return stats, (cams, classes, gt), cam_mass_counts(cams, classes, gt, f.pairs, ctx, f.context_classes, ignore_index)
 
-    for st, image in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress):
-        meter.add(st); pxap.add(*image)
+    mass_sum = None
+    for st, image, mass in _progress(_imap(work, ids, workers), len(ids), 'evaluate', progress):
+        meter.add(st); pxap.add(*image); mass_sum = add_failure_counts(mass_sum, mass)
     curve = meter.result(early_stop=early_stop)
     extra = {'early_stop': True} if early_stop else {}
     extra.update(pxap.result())
+    extra.update(failure_rates(mass_sum))
     t, m = best_threshold(curve)
     for k in ('spill', 'context_fp'):
         if k in m: extra[k] = m[k]
@@ -227,6 +232,17 @@ def make_pseudo_labels(cam_dir, ids: Sequence[str], out_dir, threshold: float | 
     return manifest
 
 # %% ../nbs/07a_evaluate.ipynb #956828cb
+def evaluation_threshold(result_json) -> tuple[float, str]:
+    "(best threshold, split) of a `cti-nb evaluate --cams --out` result file."
+    f = Path(result_json)
+    if not f.is_file(): raise CTIError(f'{f}: no such evaluation result')
+    try:
+        label = json.loads(f.read_text())['label']
+        return float(label['threshold']), str(label['split'])
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        raise CTIError(f'{f}: expected the JSON of `cti-nb evaluate --cams` with label.threshold') from None
+
+
 def _eval_parser():
     p = argparse.ArgumentParser(prog='cti-nb evaluate', description='Seed threshold sweep or evaluation of PNG masks.')
     src = p.add_mutually_exclusive_group(required=True)
@@ -235,6 +251,9 @@ def _eval_parser():
     p.add_argument('--gt', required=True, help='folder of ground-truth PNGs')
     p.add_argument('--list', required=True, help='file with one image id per line')
     p.add_argument('--thresholds', default='0.30:0.45:0.01', help='start:stop:step (stop excluded) or a,b,c')
+    p.add_argument('--threshold-from', metavar='RESULT_JSON',
+                   help='with --cams: the best threshold of another split\'s `cti-nb evaluate --out` (the held-out '
+                        'protocol of wsolevaluation); the label stage becomes seed_heldout')
     p.add_argument('--num-classes', type=int, default=21, help='classes incl. background (VOC 21, COCO 81)')
     p.add_argument('--split', default=None, help='name of the list in the label (default: the list file stem)')
     p.add_argument('--stage', choices=STAGES, default=None, help='label stage (default: seed for --cams, pseudo for --preds)')
@@ -262,14 +281,17 @@ def evaluate_cli(argv: list[str] | None = None) -> int:
                   progress=not a.quiet)
     if a.cams:
         if a.stage not in (None, 'seed'): raise CTIError('--cams evaluates seeds: --stage must be seed')
-        r = evaluate_cams(a.cams, a.gt, ids, parse_thresholds(a.thresholds), a.num_classes,
+        held = evaluation_threshold(a.threshold_from) if a.threshold_from else None
+        r = evaluate_cams(a.cams, a.gt, ids, [held[0]] if held else parse_thresholds(a.thresholds), a.num_classes,
                           trust_pickle=a.trust_pickle, early_stop=a.early_stop, **common)
+        if held: r.label = make_label('seed_heldout', split, a.post, held[0], threshold_from=held[1])
         for t, m in ([] if a.quiet else sorted(r.curve.items())):   # the whole curve is in --out
             print(f"{format_label(make_label('seed', split, a.post, t))} mIoU {m['mIoU']:.2f}%  mP {m['mP']:.4f}  "
                   f"mR {m['mR']:.4f}")
         print('best:', r)
         if r.extra.get('PxAP') is not None: print(f"{format_label(r.label)} PxAP {r.extra['PxAP']:.2f}% (no threshold)")
     else:
+        if a.threshold_from: raise CTIError('--threshold-from needs --cams (masks have no threshold)')
         r = evaluate_masks(a.preds, a.gt, ids, a.num_classes, stage=a.stage or 'pseudo', pred_name=a.pred_name,
                            **common)
         print(r)
@@ -298,13 +320,7 @@ def pseudo_labels_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--workers', type=int, default=2, help='I/O threads (default 2)')
     p.add_argument('--quiet', action='store_true', help='no progress bar (batch runs)')
     a = p.parse_args(argv)
-    t = a.threshold
-    if a.from_eval:
-        f = Path(a.from_eval)
-        if not f.is_file(): raise CTIError(f'{f}: no such evaluation result')
-        try: t = float(json.loads(f.read_text())['label']['threshold'])
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-            raise CTIError(f'{f}: expected the JSON of `cti-nb evaluate --cams` with label.threshold') from None
+    t = evaluation_threshold(a.from_eval)[0] if a.from_eval else a.threshold
     if t is None and a.crf_alpha is None: raise CTIError('give --threshold T, --from-eval FILE or --crf-alpha A')
     ids = read_id_list(a.list)
     man = make_pseudo_labels(a.cams, ids, a.out, t, band=tuple(a.band) if a.band else None, crf_alpha=a.crf_alpha,

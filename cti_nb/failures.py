@@ -16,7 +16,7 @@ from .core import CTIError, IGNORE_INDEX
 
 # %% auto #0
 __all__ = ['directed_pairs', 'failure_counts', 'add_failure_counts', 'failure_rates', 'spill_rate', 'context_fp_rate',
-           'failure_spec']
+           'cam_mass_counts', 'failure_spec']
 
 # %% ../nbs/07_failures.ipynb #300e7d43
 def directed_pairs(pairs) -> list[tuple[int, int]]:
@@ -80,6 +80,32 @@ def context_fp_rate(preds: Iterable, gts: Iterable, contexts: Iterable, context_
     for p, g, x in zip(preds, gts, contexts):
         acc = add_failure_counts(acc, failure_counts(p, g, None, x, context_classes, ignore_index))
     return failure_rates(acc).get('context_fp', {})
+
+# %% ../nbs/07_failures.ipynb #9dad2edc
+def cam_mass_counts(cams, classes, gt, pairs=None, context=None, context_classes=None,
+                    ignore_index=IGNORE_INDEX) -> dict:
+    "Spill and context CAM-mass numerators/denominators of one image's CAMs (K, H, W) of its 0-based `classes`."
+    cams, gt = np.asarray(cams, np.float64), np.asarray(gt)
+    if cams.shape[1:] != gt.shape: raise CTIError(f'CAM size {cams.shape[1:]} differs from ground truth {gt.shape}')
+    valid = np.ones(gt.shape, bool) if ignore_index is None else gt != ignore_index
+    present = set(np.unique(gt[valid]).tolist())
+    cam_of = {int(k) + 1: cams[i] * valid for i, k in enumerate(np.asarray(classes).reshape(-1))}   # by mask value
+    out = {'spill_mass': {}, 'context_mass': {}}
+    for a, b in directed_pairs(pairs):
+        both = a in present and b in present and b in cam_of
+        # $\sum_{y=a} S_b$ over $\sum S_b$
+        out['spill_mass'][f'{a}->{b}'] = ((float(cam_of[b][gt == a].sum()), float(cam_of[b].sum())) if both
+                                          else (0.0, 0.0))
+    if context_classes:
+        if context is None: raise CTIError('context mask needed for the context CAM mass')
+        context = np.asarray(context)
+        for k, c in context_classes.items():
+            k, c = int(k), int(c)
+            has = c in present and c in cam_of
+            # $\sum_{ctx=k,\,y\ne c} S_c$ over $\sum S_c$
+            out['context_mass'][f'{k}->{c}'] = ((float(cam_of[c][(context == k) & (gt != c)].sum()),
+                                                 float(cam_of[c].sum())) if has else (0.0, 0.0))
+    return out
 
 # %% ../nbs/07_failures.ipynb #f6e45ab1
 def failure_spec(card: dict | str | os.PathLike) -> tuple[list[tuple[int, int]], dict[int, int]]:

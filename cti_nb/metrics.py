@@ -228,22 +228,27 @@ def plot_curve(curve: dict, ax=None, label: str | None = None, mark_best: bool =
     return ax
 
 # %% ../nbs/07_metrics.ipynb #299e6a2f
-STAGES = ('seed', 'pseudo', 'seg')
+STAGES = ('seed', 'seed_heldout', 'pseudo', 'seg')
 POSTS = ('none', 'crf', 'ms', 'ms+crf')
 
 
-def make_label(stage: str, split: str, post: str = 'none', threshold: float | None = None) -> dict:
-    "The protocol label of a number: {stage, split, post, threshold}."
+def make_label(stage: str, split: str, post: str = 'none', threshold: float | None = None,
+               threshold_from: str | None = None) -> dict:
+    "The protocol label of a number: {stage, split, post, threshold} (+ threshold_from: the split that chose it)."
     if stage not in STAGES: raise CTIError(f'stage {stage!r}; expected one of {", ".join(STAGES)}')
     if post not in POSTS: raise CTIError(f'post {post!r}; expected one of {", ".join(POSTS)}')
-    return {'stage': stage, 'split': str(split), 'post': post,
-            'threshold': None if threshold is None else round(float(threshold), 6)}
+    if (stage == 'seed_heldout') != (threshold_from is not None):
+        raise CTIError('a seed_heldout label needs threshold_from (the split that chose its threshold); no other does')
+    label = {'stage': stage, 'split': str(split), 'post': post,
+             'threshold': None if threshold is None else round(float(threshold), 6)}
+    return label if threshold_from is None else {**label, 'threshold_from': str(threshold_from)}
 
 
 def format_label(label: dict) -> str:
     t = label.get('threshold')
+    src = f" from {label['threshold_from']}" if label.get('threshold_from') else ''
     return (f"[{label['stage']} | {label['split']} | post={label['post']} | "
-            f"t={'none' if t is None else f'{t:.2f}'}]")
+            f"t={'none' if t is None else f'{t:.2f}'}{src}]")
 
 
 @dataclasses.dataclass

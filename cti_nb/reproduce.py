@@ -22,8 +22,9 @@ from .figdata import affinity_layers_of, cam_recipe_name
 from .study import gates_markdown, training_gates
 
 # %% auto #0
-__all__ = ['PROFILES', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'Stage', 'stage_data', 'stage_pretrain', 'stage_train',
-           'stage_cams_eval_pseudo', 'stage_segment', 'figure_notebooks', 'stage_figures', 'regime_cards', 'reproduce']
+__all__ = ['PROFILES', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'Stage', 'work_folder', 'stage_data', 'stage_pretrain',
+           'stage_train', 'stage_cams_eval_pseudo', 'stage_segment', 'figure_notebooks', 'stage_figures',
+           'regime_cards', 'reproduce']
 
 # %% ../nbs/09c_reproduce.ipynb #f724d519
 @dataclass
@@ -89,7 +90,7 @@ PROFILES = {
                      gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
-                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=-1, seg_seeds=(0,), jobs=2,
+                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,), jobs=2,
                     gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
 }
 
@@ -179,7 +180,8 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
     r = json.loads(Path(result_json).read_text())
     rec = {'label': {**r['label'], 'dataset': dataset, **label}, 'mIoU': r['mIoU'], 'mP': r['mP'], 'mR': r['mR'],
            'n_images': r.get('n_images'), 'file': str(result_json)}
-    for k in ('spill', 'context_fp'):   # per pair / per context rates -> their mean, in percent
+    rec['PxAP'] = r.get('PxAP')        # already in percent
+    for k in ('spill', 'context_fp', 'spill_mass', 'context_mass'):   # per pair / per context -> their mean, in percent
         v = r.get(k)
         vals = [x for x in (v.values() if isinstance(v, dict) else [v]) if x is not None]
         rec[k] = 100 * float(np.mean(vals)) if vals else None
@@ -190,7 +192,7 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
 from .core import die_with_parent, locked
 
 
-def _work_folder(args: dict) -> Path:
+def work_folder(args: dict) -> Path:
     "The folder a `reproduce` call locks: WORK/<profile> (its training subprocesses lock their own run directories)."
     prof = args['profile']
     return Path(args['work']) / (prof if isinstance(prof, str) else prof.name)
@@ -333,10 +335,50 @@ def _cam_recipes(prof: Profile) -> list:
 def _recipe_suffix(affinity_layers: int | None) -> str:
     return '' if affinity_layers is None else f'_aff{affinity_layers}'
 
+def _make_cams(run: Path, root, ids: list, n: int, cam_dir: Path, recipe: int | None, force: bool,
+               split: str = 'train') -> None:
+    """`cti-nb cams` of a run over `ids` (['--list', FILE] or ['--split', NAME]) with a recipe (None official, k the
+    affinity of the last k blocks), unless already made so."""
+    from cti_nb.cam import cams_cli
+    settings = {'run': str(run), 'model': _done_hash(run), 'n': n, 'affinity_layers': recipe}
+    if split != 'train': settings['split'] = split          # train CAM folders keep their earlier settings
+    if _cached(cam_dir, settings, force): return
+    _prepare(cam_dir, settings, force)     # same settings: the writer skips finished ids
+    extra = [] if recipe is None else ['--affinity-layers', recipe]
+    # small equal-size images: batching pays, worker processes do not
+    _call(cams_cli, ['--run', run, '--data-root', root, *ids, '--out', cam_dir, '--batch-size', 16, '--workers', 0,
+                     '--quiet'] + extra)
+    _mark_done(cam_dir, settings, {})
+
+
+def _eval_args(root, lay: dict) -> list:
+    "The `cti-nb evaluate` arguments of a split's ground truth (and of the dataset card's failure modes)."
+    card = Path(root) / 'synth_card.json'
+    args = ['--gt', lay['gt_dir'], '--gt-name', lay['gt_name'], '--num-classes', lay['num_classes'], '--quiet']
+    return args + (['--card', card] if card.is_file() else [])
+
+
+def _heldout_seed_eval(prof: Profile, work: Path, ds: str, root, run: Path, recipe: int | None, cam_dir: Path,
+                       eval_list: Path, split_name: str, common: list, force: bool, timings: dict) -> Path:
+    """The WSOL protocol (clovaai/wsolevaluation) beside the field's habit: the best threshold of the val split's CAMs,
+    applied unchanged to the seed-evaluation list; returns its result file (label stage `seed_heldout`)."""
+    from cti_nb.evaluate import evaluate_cli
+    val = _layout(Path(root), 'val')
+    val_list = _write_list(work / 'lists' / f'{ds}_val.txt', val['ids'])
+    sfx = _recipe_suffix(recipe)
+    val_cams, val_json, held_json = run / f'cams{sfx}_val', run / f'seed_val{sfx}.json', run / f'seed_heldout{sfx}.json'
+    with Stage(timings, 'cams'): _make_cams(run, root, ['--split', 'val'], len(val['ids']), val_cams, recipe, force, 'val')
+    with Stage(timings, 'evaluate'):
+        _call(evaluate_cli, ['--cams', val_cams, '--list', val_list, '--thresholds', prof.thresholds, '--split', 'val',
+                             '--out', val_json] + _eval_args(root, val))
+        _call(evaluate_cli, ['--cams', cam_dir, '--list', eval_list, '--threshold-from', val_json, '--split',
+                             split_name, '--out', held_json] + common)
+    return held_json
+
+
 def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, force: bool, timings: dict):
     """Seed CAMs of the train split for each recipe, their threshold sweep on the seed-evaluation list, pseudo labels
     (from the profile's `pseudo_affinity` recipe) and their mIoU."""
-    from cti_nb.cam import cams_cli
     from cti_nb.evaluate import evaluate_cli, pseudo_labels_cli
     pseudo_recipe = affinity_layers_of(prof.pseudo_affinity)
     if pseudo_recipe not in _cam_recipes(prof):
@@ -348,9 +390,7 @@ def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, f
         train_list = _write_list(work / 'lists' / f'{ds}_train.txt', lay['ids'])
         eval_list = _write_list(work / 'lists' / f'{ds}_seed_eval.txt', lay['ids'][:prof.seed_eval_images])
         split_name = f'train[:{min(prof.seed_eval_images, len(lay["ids"]))}]'
-        card = Path(root) / 'synth_card.json'
-        common = ['--gt', lay['gt_dir'], '--gt-name', lay['gt_name'], '--num-classes', lay['num_classes'], '--quiet']
-        if card.is_file(): common += ['--card', card]
+        common = _eval_args(root, lay)
         for v, by_seed in runs[ds].items():
             for seed, run in by_seed.items():
                 run = Path(run)
@@ -358,20 +398,14 @@ def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, f
                 for recipe in _cam_recipes(prof):
                     sfx = _recipe_suffix(recipe)
                     cam_dir, seed_json = run / f'cams{sfx}', run / f'seed_eval{sfx}.json'
-                    with Stage(timings, 'cams'):
-                        settings = {'run': str(run), 'model': _done_hash(run), 'n': len(lay['ids']),
-                                    'affinity_layers': recipe}
-                        if not _cached(cam_dir, settings, force):
-                            _prepare(cam_dir, settings, force)     # same settings: the writer skips finished ids
-                            extra = [] if recipe is None else ['--affinity-layers', recipe]
-                            # small equal-size images: batching pays, worker processes do not
-                            _call(cams_cli, ['--run', run, '--data-root', root, '--list', train_list, '--out', cam_dir,
-                                             '--batch-size', 16, '--workers', 0, '--quiet'] + extra)
-                            _mark_done(cam_dir, settings, {})
+                    with Stage(timings, 'cams'): _make_cams(run, root, ['--list', train_list], len(lay['ids']), cam_dir, recipe, force)
                     with Stage(timings, 'evaluate'):
                         _call(evaluate_cli, ['--cams', cam_dir, '--list', eval_list, '--thresholds', prof.thresholds,
                                              '--split', split_name, '--out', seed_json] + common)
                         metrics.append(_metric(seed_json, ds, cams=cam_recipe_name(recipe), **label))
+                    held = _heldout_seed_eval(prof, work, ds, root, run, recipe, cam_dir, eval_list, split_name,
+                                              common, force, timings)
+                    metrics.append(_metric(held, ds, cams=cam_recipe_name(recipe), **label))
                     if recipe == pseudo_recipe:
                         cams.setdefault(ds, {}).setdefault(v, {})[seed] = str(cam_dir)
                         pseudo_cams, pseudo_eval = cam_dir, seed_json
@@ -481,7 +515,7 @@ def regime_cards(roots: dict, runs: dict, n_images: int = 64) -> dict:
     return {ds: {f'{v}-s{s}': run_regime_card(r, roots[ds], n_images) for v, by_seed in by_v.items()
                  for s, r in by_seed.items()} for ds, by_v in runs.items()}
 
-@locked(_work_folder)
+@locked(work_folder)
 def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
               work: str | os.PathLike = 'runs/reproduce', force: bool = False, notebooks=None,
               figures_only=None) -> Path:
