@@ -17,8 +17,8 @@ import numpy as np
 from .core import CTIError, Config, env_info, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
 from .runs import load_run, read_log, train_seconds
-from .reproduce import (PROFILES, Stage, get_profile, reproduce, stage_cams_eval_pseudo, stage_data,
-                              stage_pretrain, stage_train)
+from .profiles import PROFILES, Stage, get_profile
+from .reproduce import reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain, stage_train
 from .study import claim_verdict, compare_manifests, last_third, metric_values, rerender_claims
 
 # %% auto #0

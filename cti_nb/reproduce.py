@@ -5,150 +5,24 @@
 # %% ../nbs/09c_reproduce.ipynb #0ba4356e
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
-import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .core import CTIError, Config, env_info, save_json
+from .core import CTIError, die_with_parent, env_info, locked, save_json
 from .figdata import affinity_layers_of, cam_recipe_name
 from .study import gates_markdown, training_gates
+from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, prepare_stage,
+                             work_folder)
+
 
 # %% auto #0
-__all__ = ['PROFILES', 'PRETRAIN_SEED', 'Profile', 'get_profile', 'Stage', 'work_folder', 'stage_data', 'stage_pretrain',
-           'stage_train', 'stage_cams_eval_pseudo', 'stage_segment', 'figure_notebooks', 'stage_figures',
-           'regime_cards', 'reproduce']
-
-# %% ../nbs/09c_reproduce.ipynb #f724d519
-@dataclass
-class Profile(Config):
-    """Sizes and settings of one reproduction profile.
-
-    Args:
-        name: the profile's name (its folders and manifest use it).
-        voc_train, voc_val, coco_train, coco_val: synth-voc / synth-coco images (train / val).
-        size: side of the synthetic images in pixels.
-        seeds: training seeds of every (dataset, variant).
-        voc_variants, coco_variants: the variants trained on each dataset (() = the dataset is not generated).
-        train_set: extra `key=value` training overrides (both datasets).
-        voc_train_set, coco_train_set: further overrides of one dataset's runs (after `train_set`).
-        pretrain_images: earlier-regime pretraining images per dataset (0 = none).
-        pretrain_set: overrides of the pretraining run (a baseline run on the unbiased data).
-        seed_eval_images: seed mIoU is measured on the first N train ids (VOC: train 1,464).
-        thresholds: the seed sweep as start:stop:step, stop excluded (the default is 0.05..0.94).
-        cam_variants: extra seed-CAM refinement variants (affinity of the last k blocks; 0 = none).
-        pseudo_affinity: CAMs behind the pseudo labels: -1 = official recipe, else a cam_variants k.
-        seg_sources: label sources of the segmenters ('gt' = the ground truth, else a variant's pseudo labels).
-        seg_seeds: seeds that get segmenters (empty = all seeds).
-        seg_set: extra segmenter overrides.
-        jobs: training runs in parallel (each with cores/jobs threads).
-        figure_images: images per figure panel.
-        tsne_images: images whose class tokens feed the t-SNE / similarity figures.
-        cell_timeout: papermill per-cell timeout (s).
-        gates: thresholds of the training gates (recorded in the manifest).
-    """
-    name: str = 'smoke'
-    voc_train: int = 48
-    voc_val: int = 16
-    coco_train: int = 48
-    coco_val: int = 16
-    size: int = 80
-    seeds: tuple = (0,)
-    voc_variants: tuple = ('baseline', 'cti')
-    coco_variants: tuple = ('baseline', 'cti')
-    train_set: tuple = ()
-    voc_train_set: tuple = ()
-    coco_train_set: tuple = ()
-    pretrain_images: int = 0
-    pretrain_set: tuple = ()
-    seed_eval_images: int = 16
-    thresholds: str = '0.05:0.95:0.01'
-    cam_variants: tuple = ()
-    pseudo_affinity: int = -1
-    seg_sources: tuple = ('cti', 'baseline', 'gt')
-    seg_seeds: tuple = ()
-    seg_set: tuple = ()
-    jobs: int = 1
-    figure_images: int = 4
-    tsne_images: int = 24
-    cell_timeout: int = 900
-    gates: dict = dataclasses.field(default_factory=dict)
-
-
-PROFILES = {
-    'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
-    'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80,
-                     train_set=('epochs=8',), voc_train_set=('epochs=12',), seed_eval_images=200, figure_images=6,
-                     tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2,
-                     gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
-    'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,
-                    seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
-                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,), jobs=2,
-                    gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
-}
-
-
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise CTIError(f'unknown profile {name!r}; choose one of {", ".join(PROFILES)}')
-    return PROFILES[name]
-
-# %% ../nbs/09c_reproduce.ipynb #cb68892e
-def _settings_hash(settings: dict) -> str:
-    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _cached(folder: Path, settings: dict, force: bool) -> dict | None:
-    marker = Path(folder) / 'done.json'
-    if force or not marker.is_file(): return None
-    rec = json.loads(marker.read_text())
-    return rec if rec.get('settings_hash') == _settings_hash(settings) else None
-
-
-def _done_hash(folder) -> str | None:
-    "Settings hash of a finished stage's output folder (None if it has not finished)."
-    marker = Path(folder) / 'done.json'
-    return json.loads(marker.read_text()).get('settings_hash') if marker.is_file() else None
-
-
-def _mark_done(folder: Path, settings: dict, record: dict) -> dict:
-    rec = {'settings': settings, 'settings_hash': _settings_hash(settings), **record}
-    save_json(rec, Path(folder) / 'done.json')
-    return rec
-
-
-def _prepare(folder, settings: dict, force: bool, keep_old: bool = False) -> bool:
-    """Ready `folder` for a stage that is not cached; True = resume the interrupted attempt with the same settings.
-    Other contents are deleted, or renamed to `<folder>.replaced-<time>` with `keep_old`."""
-    folder, h = Path(folder), _settings_hash(settings)
-    marker = folder / 'started.json'
-    if not force and marker.is_file() and json.loads(marker.read_text()).get('settings_hash') == h: return True
-    if folder.exists() and keep_old and any(p.name != 'started.json' for p in folder.iterdir()):
-        old = folder.with_name(f'{folder.name}.replaced-{time.strftime("%Y%m%d-%H%M%S")}')
-        folder.rename(old)
-        print(f'reproduce: {folder} was made with other settings (or --force); kept it as {old}', flush=True)
-    elif folder.exists(): shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    save_json({'settings': settings, 'settings_hash': h}, marker)
-    return False
-
-
-class Stage:
-    "Context manager timing a stage and collecting its wall-clock into the manifest."
-    def __init__(self, log: dict, name: str): self.log, self.name = log, name
-    def __enter__(self):
-        print(f'\n=== reproduce: {self.name}', flush=True)
-        self.t0 = time.perf_counter(); return self
-    def __exit__(self, *exc):
-        self.log[self.name] = self.log.get(self.name, 0.0) + round(time.perf_counter() - self.t0, 2)
-        return False
+__all__ = ['PRETRAIN_SEED', 'stage_data', 'stage_pretrain', 'stage_train', 'stage_cams_eval_pseudo', 'stage_segment',
+           'figure_notebooks', 'stage_figures', 'regime_cards', 'reproduce']
 
 # %% ../nbs/09c_reproduce.ipynb #f3aa7776
 def _call(cli, args: list) -> None:
@@ -188,23 +62,14 @@ def _metric(result_json: Path, dataset: str, **label) -> dict:
         if isinstance(v, dict): rec[f'{k}_detail'] = v
     return rec
 
-# %% ../nbs/09c_reproduce.ipynb #3c9827b3
-from .core import die_with_parent, locked
-
-
-def work_folder(args: dict) -> Path:
-    "The folder a `reproduce` call locks: WORK/<profile> (its training subprocesses lock their own run directories)."
-    prof = args['profile']
-    return Path(args['work']) / (prof if isinstance(prof, str) else prof.name)
-
 # %% ../nbs/09c_reproduce.ipynb #31da6113
 def _synth_data(root: Path, force: bool, **settings) -> str:
     "`cti-nb synth --out root` with `settings` as its flags (kind, seed, n_train, ...), unless already made so."
     from cti_nb.synthetic import synth_cli
-    if not _cached(root, settings, force):
-        _prepare(root, settings, force)
+    if not cached_stage(root, settings, force):
+        prepare_stage(root, settings, force)
         _call(synth_cli, ['--out', root] + [a for k, v in settings.items() for a in ('--' + k.replace('_', '-'), v)])
-        _mark_done(root, settings, {})
+        mark_done(root, settings, {})
     return str(Path(root).resolve())
 
 def stage_data(prof: Profile, work: Path, force: bool) -> dict:
@@ -227,12 +92,12 @@ def _run_todo(todo: list, jobs: int) -> None:
     else:
         for run, settings, args in todo:
             _call(train_cli, args)
-            _mark_done(run, settings, {})
+            mark_done(run, settings, {})
 
 def _train_job(run: Path, settings: dict, args: list, force: bool) -> tuple | None:
     "(run, settings, args) of a training run to start or resume, or None when the run is done with these settings."
-    if _cached(run, settings, force): return None
-    resume = _prepare(run, settings, force, keep_old=True) and (run / 'checkpoints' / 'last.pth').is_file()
+    if cached_stage(run, settings, force): return None
+    resume = prepare_stage(run, settings, force, keep_old=True) and (run / 'checkpoints' / 'last.pth').is_file()
     return run, settings, args + (['--resume'] if resume else [])
 
 PRETRAIN_SEED = 100   # the pretraining run's seed: apart from the fine-tune seeds (0, 1, 2, ...)
@@ -250,7 +115,7 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
                            cooccur_rate=0.0, context_rate=0.0)
         run = Path(runs_dir or work / 'runs') / ds / 'pretrain'
         settings = {'dataset': ds, 'variant': 'baseline', 'seed': PRETRAIN_SEED, 'set': list(prof.pretrain_set),
-                    'data': _done_hash(root), 'preset': PRESETS[ds]}
+                    'data': done_hash(root), 'preset': PRESETS[ds]}
         args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', 'baseline', '--seed',
                 PRETRAIN_SEED, '--no-progress', '--set', 'init=']   # the earlier regime's pretraining: from scratch
         args += [a for kv in prof.pretrain_set for a in ('--set', kv)]
@@ -290,7 +155,7 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
                 args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
                         '--no-progress'] + [a for kv in sets for a in ('--set', kv)]
                 if ds in init:   # the pretraining run's settings are part of this run's
-                    settings['init'] = _done_hash(init[ds])
+                    settings['init'] = done_hash(init[ds])
                     args += ['--init', init[ds]]
                 job = _train_job(run, settings, args, force)
                 if job: todo.append(job)
@@ -323,7 +188,7 @@ def _train_parallel(todo: list, jobs: int) -> None:
             log.close(); active.remove(item)
             if proc.returncode: failed = failed or f'training failed (exit {proc.returncode}); see {run}/train.log'
             else:
-                _mark_done(run, settings, {})
+                mark_done(run, settings, {})
                 print(f'finished {run}', flush=True)
     if failed: raise CTIError(failed)
 
@@ -340,15 +205,15 @@ def _make_cams(run: Path, root, ids: list, n: int, cam_dir: Path, recipe: int | 
     """`cti-nb cams` of a run over `ids` (['--list', FILE] or ['--split', NAME]) with a recipe (None official, k the
     affinity of the last k blocks), unless already made so."""
     from cti_nb.cam import cams_cli
-    settings = {'run': str(run), 'model': _done_hash(run), 'n': n, 'affinity_layers': recipe}
+    settings = {'run': str(run), 'model': done_hash(run), 'n': n, 'affinity_layers': recipe}
     if split != 'train': settings['split'] = split          # train CAM folders keep their earlier settings
-    if _cached(cam_dir, settings, force): return
-    _prepare(cam_dir, settings, force)     # same settings: the writer skips finished ids
+    if cached_stage(cam_dir, settings, force): return
+    prepare_stage(cam_dir, settings, force)     # same settings: the writer skips finished ids
     extra = [] if recipe is None else ['--affinity-layers', recipe]
     # small equal-size images: batching pays, worker processes do not
     _call(cams_cli, ['--run', run, '--data-root', root, *ids, '--out', cam_dir, '--batch-size', 16, '--workers', 0,
                      '--quiet'] + extra)
-    _mark_done(cam_dir, settings, {})
+    mark_done(cam_dir, settings, {})
 
 
 def _eval_args(root, lay: dict) -> list:
@@ -411,13 +276,13 @@ def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, f
                         pseudo_cams, pseudo_eval = cam_dir, seed_json
                 pl_dir = run / 'pseudo'
                 with Stage(timings, 'pseudo'):
-                    settings = {'cams': str(pseudo_cams), 'cams_hash': _done_hash(pseudo_cams),
+                    settings = {'cams': str(pseudo_cams), 'cams_hash': done_hash(pseudo_cams),
                                 'eval': json.loads(pseudo_eval.read_text())['label']}
-                    if not _cached(pl_dir, settings, force):
-                        _prepare(pl_dir, settings, force)
+                    if not cached_stage(pl_dir, settings, force):
+                        prepare_stage(pl_dir, settings, force)
                         _call(pseudo_labels_cli, ['--cams', pseudo_cams, '--list', train_list, '--out', pl_dir,
                                                   '--from-eval', pseudo_eval, '--overwrite', '--quiet'])
-                        _mark_done(pl_dir, settings, {})
+                        mark_done(pl_dir, settings, {})
                     _call(evaluate_cli, ['--preds', pl_dir, '--list', train_list, '--stage', 'pseudo', '--split',
                                          'train', '--out', run / 'pseudo_eval.json'] + common)
                     metrics.append(_metric(run / 'pseudo_eval.json', ds, cams=cam_recipe_name(pseudo_recipe), **label))
@@ -440,10 +305,10 @@ def stage_segment(prof: Profile, work: Path, roots: dict, pseudo: dict, force: b
                 else: continue
                 run = work / 'seg' / ds / f'{source}-s{seed}'
                 preds = run / 'preds_val'
-                settings = {'labels': str(labels), 'labels_hash': _done_hash(labels) or _done_hash(root), 'seed': seed,
+                settings = {'labels': str(labels), 'labels_hash': done_hash(labels) or done_hash(root), 'seed': seed,
                             'set': list(prof.seg_set), 'preset': SEG_PRESETS['synth']}
-                if not _cached(run, settings, force):
-                    resume = _prepare(run, settings, force) and (run / 'checkpoints' / 'last.pth').is_file()
+                if not cached_stage(run, settings, force):
+                    resume = prepare_stage(run, settings, force) and (run / 'checkpoints' / 'last.pth').is_file()
                     args = ['train', '--preset', 'synth', '--data-root', root, '--labels', labels, '--out', run,
                             '--seed', seed, '--no-progress'] + (['--resume'] if resume else [])
                     if source == 'gt': args += ['--labels-name', lay_train['gt_name']]
@@ -451,7 +316,7 @@ def stage_segment(prof: Profile, work: Path, roots: dict, pseudo: dict, force: b
                     _call(segment_cli, args)
                     _call(segment_cli, ['predict', '--run', run, '--data-root', root, '--split', 'val', '--out', preds,
                                         '--no-progress'])
-                    _mark_done(run, settings, {})
+                    mark_done(run, settings, {})
                 _call(evaluate_cli, ['--preds', preds, '--gt', lay_val['gt_dir'], '--gt-name', lay_val['gt_name'],
                                      '--list', val_list, '--num-classes', lay_val['num_classes'], '--stage', 'seg',
                                      '--split', 'val', '--out', run / 'seg_eval.json', '--quiet'])
