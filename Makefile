@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup backbone reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
+.PHONY: setup backbone release reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
 
 setup: $(VENV)/.cti-nb-installed
 
@@ -45,6 +45,12 @@ backbone: setup
 	    --resume --no-progress --epochs 30 --set lr=5e-4 --export $(BACKBONE) --extra-val seed1=runs/backbone/synth-in-seed1
 
 # The test command (CI runs exactly this through .ci/run).
+# The released checkpoints (cti_nb/weights/synth-voc-{baseline,cti}.safetensors): the full profile's seed-0 synth-voc
+# runs, trained in runs/reproduce/full (where `make reproduce PROFILE=full` reuses them) and exported; it prints the
+# sha256 lines to pin in cti_nb.checkpoints.RELEASED_CHECKPOINTS (nbs/03b_checkpoints.ipynb).
+release: setup
+	$(BIN)/cti-nb reproduce --profile full --release
+
 test: setup check-sync nbtest pytest smoke
 
 check-sync: setup

@@ -277,14 +277,17 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
 
 # %% ../nbs/06_cam.ipynb #24e12c3f
 def load_net(run: str | None = None, checkpoint: str | None = None):
-    "The network of a training run directory (`cti_nb.runs.load_run`) or of a checkpoint file (`load_official`)."
+    """The network of a training run directory (`cti_nb.runs.load_run`), of a checkpoint file or of a released
+    checkpoint's name such as 'synth-voc-cti' (`load_official`)."""
+    from cti_nb.checkpoints import RELEASED_CHECKPOINTS, load_official
     if bool(run) == bool(checkpoint): raise CTIError('give exactly one of --run RUN_DIR or --checkpoint FILE')
     if run:
         if not Path(run).is_dir(): raise CTIError(f'{run}: no such run directory')
         from cti_nb.runs import load_run
         return load_run(run)
-    if not Path(checkpoint).is_file(): raise CTIError(f'{checkpoint}: no such checkpoint file')
-    from cti_nb.checkpoints import load_official
+    if checkpoint not in RELEASED_CHECKPOINTS and not Path(checkpoint).is_file():
+        raise CTIError(f'{checkpoint}: no such checkpoint file, nor a released checkpoint name '
+                       f'({", ".join(RELEASED_CHECKPOINTS) or "none"})')
     return load_official(checkpoint)
 
 
@@ -293,7 +296,8 @@ def cams_cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog='cti-nb cams', description='Write seed CAMs (official recipe) for a list of images.')
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--run', help='training run directory (model.pth + model.json)')
-    src.add_argument('--checkpoint', help='official or exported checkpoint file')
+    src.add_argument('--checkpoint', help='official or exported checkpoint file, or a released checkpoint name '
+                                          '(synth-voc-baseline, synth-voc-cti)')
     p.add_argument('--data-root', required=True, help='dataset root (VOC or COCO layout)')
     lst = p.add_mutually_exclusive_group(required=True)
     lst.add_argument('--list', help='file with one image id per line')

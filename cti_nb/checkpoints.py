@@ -18,9 +18,34 @@ from .core import CTIError, load_torch
 from .model import CTIModel
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'infer_config', 'load_state_dict_strict', 'recorded_num_heads', 'load_official',
-           'resolve_backbone_file', 'file_sha256', 'load_backbone_state_dict', 'deit_to_cti_state_dict',
-           'cti_to_deit_state_dict', 'init_from_deit']
+__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'RELEASED_CHECKPOINTS', 'shipped_entry', 'infer_config', 'load_state_dict_strict',
+           'recorded_num_heads', 'load_official', 'resolve_backbone_file', 'file_sha256', 'verified_file',
+           'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit',
+           'export_checkpoint', 'released_info', 'load_released']
+
+# %% ../nbs/03b_checkpoints.ipynb #2029bf21
+WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
+# name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
+SHIPPED_BACKBONES: dict[str, dict] = {
+    'synth-in': {'file': 'synth-in_vit12-d64.safetensors',
+                 'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c'},
+}
+# the released fine-tunes (`export_checkpoint`; made by `cti-nb reproduce --profile full --release`)
+RELEASED_CHECKPOINTS: dict[str, dict] = {
+    'synth-voc-baseline': {'file': 'synth-voc-baseline.safetensors',
+                           'sha256': '25d529c914a7a7bf9fe702e5b95868eea6101bf311958b3f6145466c548f8793'},
+    'synth-voc-cti': {'file': 'synth-voc-cti.safetensors',
+                      'sha256': '901c2b0110a66f36479cdc592d8bf3346d6ab6736ccfcd4f34eabaf107b54e05'},
+}
+
+
+def shipped_entry(src) -> tuple[str, dict] | None:
+    "('backbone' | 'checkpoint', its entry) of a shipped name, else None."
+    if not isinstance(src, str): return None
+    if src in SHIPPED_BACKBONES: return 'backbone', SHIPPED_BACKBONES[src]
+    if src in RELEASED_CHECKPOINTS: return 'checkpoint', RELEASED_CHECKPOINTS[src]
+    return None
+
 
 # %% ../nbs/03b_checkpoints.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
@@ -81,7 +106,11 @@ def recorded_num_heads(path, obj=None) -> int | None:
 
 def load_official(path_or_state_dict, num_heads: int | None = None, **overrides) -> CTIModel:
     """A network in eval mode from an official CTI or MCTformer-V2 checkpoint (file or state dict), loaded strictly;
-    the heads are `num_heads`, else those the file records (`recorded_num_heads`), else guessed (`infer_config`)."""
+    the heads are `num_heads`, else those the file records (`recorded_num_heads`), else guessed (`infer_config`).
+    A released checkpoint's name or an exported `.safetensors` file goes to `load_released`."""
+    if isinstance(path_or_state_dict, (str, Path)) and (shipped_entry(path_or_state_dict)
+                                                       or Path(path_or_state_dict).suffix == '.safetensors'):
+        return load_released(path_or_state_dict)
     obj = load_torch(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else path_or_state_dict
     if num_heads is None and isinstance(path_or_state_dict, (str, Path)):
         num_heads = recorded_num_heads(path_or_state_dict, obj)
@@ -92,21 +121,14 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
     return net.eval()
 
 # %% ../nbs/03b_checkpoints.ipynb #5aeb7eb1
-WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
-# name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
-SHIPPED_BACKBONES: dict[str, dict] = {
-    'synth-in': {'file': 'synth-in_vit12-d64.safetensors',
-                 'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c'},
-}
-
-
 def resolve_backbone_file(src) -> Path:
-    "The file behind a shipped backbone name or a path; a one-line error for anything else."
-    if isinstance(src, str) and src in SHIPPED_BACKBONES: return WEIGHTS_DIR / SHIPPED_BACKBONES[src]['file']
+    "The file behind a shipped name (backbone or released checkpoint) or a path; a one-line error for anything else."
+    if (hit := shipped_entry(src)): return WEIGHTS_DIR / hit[1]['file']
     p = Path(src)
     if not p.exists():
-        raise CTIError(f'{src}: no such checkpoint file, nor a shipped backbone name (shipped: '
-                       f'{", ".join(SHIPPED_BACKBONES) or "none yet"})')
+        raise CTIError(f'{src}: no such checkpoint file, nor a shipped name (backbones: '
+                       f'{", ".join(SHIPPED_BACKBONES) or "none"}; released checkpoints: '
+                       f'{", ".join(RELEASED_CHECKPOINTS) or "none"})')
     return p
 
 
@@ -119,15 +141,21 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_backbone_state_dict(src) -> dict:
-    "The state dict behind a shipped name (hash verified), a .safetensors file or a torch checkpoint."
+def verified_file(src) -> Path:
+    "`resolve_backbone_file`; for a shipped name the file must exist and match its pinned sha256."
     f = resolve_backbone_file(src)
-    if isinstance(src, str) and src in SHIPPED_BACKBONES:
-        want = SHIPPED_BACKBONES[src]['sha256']
-        if not f.is_file(): raise CTIError(f'{f}: shipped backbone {src!r} is missing (expected sha256 {want})')
+    if (hit := shipped_entry(src)):
+        kind, want = hit[0], hit[1]['sha256']
+        if not f.is_file(): raise CTIError(f'{f}: shipped {kind} {src!r} is missing (expected sha256 {want})')
         got = file_sha256(f)
         if got != want: raise CTIError(f'{f}: sha256 {got} does not match the expected {want} of the shipped '
-                                       f'backbone {src!r} (altered or truncated file)')
+                                       f'{kind} {src!r} (altered or truncated file)')
+    return f
+
+
+def load_backbone_state_dict(src) -> dict:
+    "The state dict behind a shipped name (hash verified), a .safetensors file or a torch checkpoint."
+    f = verified_file(src)
     if f.suffix != '.safetensors': return _unwrap_state_dict(load_torch(f))
     from safetensors.torch import load_file
     try: return load_file(str(f))
@@ -221,3 +249,38 @@ def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
         if isinstance(src, (str, Path)): raise CTIError(f'{resolve_backbone_file(src)}: {e}') from None
         raise
     return net
+
+# %% ../nbs/03b_checkpoints.ipynb #d09cc479
+def export_checkpoint(run_dir, out_file, note: dict | None = None) -> Path:
+    """A finished training run's network as one `.safetensors` file; its metadata `cti_nb` is the run's `model.json`
+    (keyword arguments, variant, dataset, class names) plus `note` (e.g. the command that trained it)."""
+    from safetensors.torch import save_file
+    from cti_nb.core import atomic_path
+    run = Path(run_dir)
+    for f in (run / 'model.json', run / 'model.pth'):
+        if not f.is_file(): raise CTIError(f'{f}: missing; export needs a finished training run directory')
+    meta = {**json.loads((run / 'model.json').read_text()), **(note or {})}
+    sd = {k: v.contiguous() for k, v in _unwrap_state_dict(load_torch(run / 'model.pth')).items()}
+    with atomic_path(out_file) as tmp: save_file(sd, str(tmp), metadata={'cti_nb': json.dumps(meta, sort_keys=True)})
+    return Path(out_file)
+
+
+def released_info(name_or_file) -> dict:
+    "The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file."
+    from safetensors import safe_open
+    f = verified_file(name_or_file)
+    try:
+        with safe_open(str(f), 'pt') as h: meta = h.metadata() or {}
+    except Exception as e:
+        raise CTIError(f'{f}: not a readable safetensors file ({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+    if 'cti_nb' not in meta: raise CTIError(f'{f}: no cti_nb metadata; expected a file written by export_checkpoint')
+    return json.loads(meta['cti_nb'])
+
+
+def load_released(name_or_file, device: str = 'cpu') -> CTIModel:
+    "The network of a released checkpoint (by name, hash verified) or of an exported file, in eval mode."
+    info = released_info(name_or_file)
+    net = CTIModel(**info['kwargs'])
+    load_state_dict_strict(net, load_backbone_state_dict(name_or_file))
+    net.released = info                                  # variant, dataset, class names, provenance
+    return net.to(device).eval()

@@ -11,7 +11,7 @@ from .core import CTIError
 from .visualize import (foreground_tokens, mask_to_rgb, overlay_cam, pairwise_cosine, hide_axes)
 
 # %% auto #0
-__all__ = ['layer_token_attention', 'Explorer']
+__all__ = ['RECIPES', 'layer_token_attention', 'Explorer']
 
 # %% ../nbs/explore.ipynb #c06171c2
 def layer_token_attention(net, x, layer: int):
@@ -25,8 +25,13 @@ def layer_token_attention(net, x, layer: int):
         return upto - net(x, n_layers=L - layer - 1).token_attention
 
 # %% ../nbs/explore.ipynb #63849499
+# the seed-CAM recipes the panel offers: name -> `affinity_layers` of `seed_cams` (None: all blocks, the official one)
+RECIPES = {'official': None, 'no affinity': 0}
+
+
 class Explorer:
-    "State and drawing of the explorer: `set(image=, cls=, layer=, model=)`, then `render()` returns a figure."
+    """State and drawing of the explorer: `set(image=, cls=, layer=, model=, recipe=)`, then `render()` returns a
+    figure. `recipe` is the seed-CAM recipe: 'official' (refined by the affinity of all blocks) or 'no affinity'."""
 
     def __init__(self, nets: dict, samples: dict):
         if not nets: raise CTIError('Explorer needs at least one network')
@@ -35,6 +40,7 @@ class Explorer:
         self.model, self.image, self.layer = next(iter(nets)), 0, None
         self.layer = self.depth - 1
         self.cls = self._first_present(0)
+        self.recipe = 'official'
         self._cache = {}
 
     @property
@@ -45,7 +51,7 @@ class Explorer:
         return int(present[0]) if len(present) else 0
 
     def set(self, **kw) -> 'Explorer':
-        "Change any of image, cls, layer, model (validated). Changing the image selects its first present class."
+        "Change any of image, cls, layer, model, recipe (validated). A new image selects its first present class."
         for k, v in kw.items():
             if k == 'model':
                 if v not in self.nets: raise CTIError(f'unknown model {v!r}; choose one of {", ".join(self.nets)}')
@@ -62,20 +68,23 @@ class Explorer:
             elif k == 'layer':
                 if not 0 <= v < self.depth: raise CTIError(f'layer {v} out of range 0..{self.depth - 1}')
                 self.layer = int(v)
+            elif k == 'recipe':
+                if v not in RECIPES: raise CTIError(f'unknown CAM recipe {v!r}; choose one of {", ".join(RECIPES)}')
+                self.recipe = v
             else:
-                raise CTIError(f'unknown explorer setting {k!r}; use image, cls, layer or model')
+                raise CTIError(f'unknown explorer setting {k!r}; use image, cls, layer, model or recipe')
         return self
 
     def analysis(self) -> dict:
         "CAMs (all classes, so absent ones can be inspected too), class tokens and the chosen layer's attention."
-        key = (self.model, self.image, self.layer)
+        key = (self.model, self.image, self.layer, self.recipe)
         if key not in self._cache:
             import torch
             from cti_nb.cam import seed_cams
             net = self.nets[self.model]
             x = self.samples['tensors'][self.image][None]
             C = len(self.class_names)
-            cams = seed_cams(net, x, np.ones((1, C), np.float32))[0].cpu().numpy()
+            cams = seed_cams(net, x, np.ones((1, C), np.float32), affinity_layers=RECIPES[self.recipe])[0].cpu().numpy()
             with torch.no_grad(): out = net(x)
             tokens = foreground_tokens(out.class_tokens, net.has_bg_token)[:, 0]       # (L, C, D)
             att = layer_token_attention(net, x, self.layer)[0].cpu().numpy()          # (P, h, w)
@@ -95,7 +104,7 @@ class Explorer:
         ax[0].imshow(img); ax[0].imshow(mask_to_rgb(gt), alpha=0.35)
         ax[0].set_title(f'image {self.image} + ground truth', fontsize=9)
         ax[1].imshow(overlay_cam(img, a['cams'][self.cls + 1]))
-        ax[1].set_title(f'{self.model}: CAM of {name}' + ('' if present else ' (absent)'), fontsize=9)
+        ax[1].set_title(f'{self.model}: CAM of {name}' + ('' if present else ' (absent)') + f'\n{self.recipe}', fontsize=9)
         if a['has_bg']:
             ax[2].imshow(overlay_cam(img, a['cams'][0])); ax[2].set_title('background CAM', fontsize=9)
         else:
@@ -134,15 +143,16 @@ class Explorer:
         cls = W.Dropdown(options=[(n, i) for i, n in enumerate(self.class_names)], value=self.cls, description='class')
         layer = W.IntSlider(value=self.layer + 1, min=1, max=self.depth, description='layer')
         model = W.Dropdown(options=list(self.nets), value=self.model, description='model')
+        recipe = W.Dropdown(options=list(RECIPES), value=self.recipe, description='CAM')
 
         def redraw(change=None):
-            kw = {'model': model.value, 'layer': min(layer.value, self.nets[model.value].depth) - 1}
+            kw = {'model': model.value, 'layer': min(layer.value, self.nets[model.value].depth) - 1, 'recipe': recipe.value}
             if change is not None and change['owner'] is image: kw['image'] = image.value
             else: kw.update(image=image.value, cls=cls.value)
             self.set(**kw)
             if cls.value != self.cls: cls.value = self.cls
             out.value = self.render_png()
 
-        for w in (image, cls, layer, model): w.observe(redraw, names='value')
+        for w in (image, cls, layer, model, recipe): w.observe(redraw, names='value')
         redraw()
-        return W.VBox([W.HBox([image, cls]), W.HBox([layer, model]), out])
+        return W.VBox([W.HBox([image, cls]), W.HBox([layer, model, recipe]), out])

@@ -11,17 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import RELEASED_CHECKPOINTS, load_released
 from .core import CTIError
 from .runs import load_run
 from .study import MODEL_NAMES
 
 # %% auto #0
-__all__ = ['load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens', 'spill_score',
-           'cam_recipe_name', 'affinity_layers_of']
+__all__ = ['RELEASED_MODELS', 'load_artifacts', 'figure_models', 'figure_samples', 'model_cams', 'model_class_tokens',
+           'released_artifacts', 'spill_score', 'cam_recipe_name', 'affinity_layers_of']
 
 # %% ../nbs/09b_figdata.ipynb #d33a9bac
 def load_artifacts(path: str | os.PathLike) -> dict:
-    "The artifact index written by `reproduce` (a clear error when the pipeline has not run)."
+    "The artifact index written by `reproduce` (a clear error when the pipeline has not run); 'released': `released_artifacts()`."
+    if str(path) == 'released': return released_artifacts()
     path = Path(path)
     if not path.is_file():
         raise CTIError(f'{path}: no artifact index; run `cti-nb reproduce --profile smoke` (or quick/full) first')
@@ -35,7 +37,8 @@ def figure_models(art: dict, dataset: str, variants=('baseline', 'cti'), seed=No
     for v in variants:
         if v not in runs: continue
         s = str(seed) if seed is not None else sorted(runs[v])[0]
-        out[MODEL_NAMES.get(v, v)] = load_run(runs[v][s]).eval()
+        ref = runs[v][s]     # a run directory, or a released checkpoint's name
+        out[MODEL_NAMES.get(v, v)] = (load_released(ref) if ref in RELEASED_CHECKPOINTS else load_run(ref)).eval()
     return out
 
 
@@ -83,6 +86,24 @@ def model_class_tokens(net, samples: dict, batch: int = 16) -> np.ndarray:
             out = net(torch.stack(samples['tensors'][k:k + batch]))
             parts.append(foreground_tokens(out.class_tokens, net.has_bg_token))
     return np.concatenate(parts, axis=1)
+
+# %% ../nbs/09b_figdata.ipynb #54bb3acf
+RELEASED_MODELS = {'baseline': 'synth-voc-baseline', 'cti': 'synth-voc-cti'}   # variant -> released name
+
+
+def released_artifacts(root: str | os.PathLike | None = None, n_val: int = 64) -> dict:
+    """An artifact index of the released checkpoints: {profile: 'released', datasets: {synth-voc: ROOT}, runs:
+    {synth-voc: {variant: {'0': name}}}}; ROOT (default: `cti_nb-released` in the temp folder) is generated once."""
+    import shutil, tempfile
+    from cti_nb.synthetic import generate
+    root = Path(root or Path(tempfile.gettempdir()) / 'cti_nb-released' / f'synth-voc-val{n_val}')
+    if not (root / 'synth_card.json').is_file():
+        tmp = root.with_name(f'{root.name}.tmp{os.getpid()}')    # a killed generation never looks finished
+        generate('synth-voc', tmp, seed=0, n_train=1, n_val=n_val, size=80, progress=False, verbose=False)
+        if root.exists(): shutil.rmtree(root)
+        os.replace(tmp, root)
+    return {'profile': 'released', 'datasets': {'synth-voc': str(root)},
+            'runs': {'synth-voc': {v: {'0': name} for v, name in RELEASED_MODELS.items()}}}
 
 # %% ../nbs/09b_figdata.ipynb #6ff00c82
 def spill_score(cams: np.ndarray, gt: np.ndarray, labels: np.ndarray) -> float:

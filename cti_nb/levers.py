@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import CTIError, Config, env_info, save_json
+from .core import CTIError, Config, env_info, locked, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
 from .runs import load_run, read_log, train_seconds
-from .profiles import PROFILES, Stage, get_profile
+from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
 from .reproduce import reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain, stage_train
 from .study import claim_verdict, compare_manifests, last_third, metric_values, rerender_claims
 
 # %% auto #0
-__all__ = ['LEVERS', 'LEVER_COLUMNS', 'Lever', 'class_token_cosine', 'loss_term_sizes', 'screen_lever', 'lever_report',
-           'replicate_markdown', 'reproduce_cli']
+__all__ = ['LEVERS', 'LEVER_COLUMNS', 'RELEASED_RUNS', 'Lever', 'class_token_cosine', 'loss_term_sizes', 'screen_lever',
+           'lever_report', 'replicate_markdown', 'release_checkpoints', 'reproduce_cli']
 
 # %% ../nbs/09d_levers.ipynb #8ff6ea10
 @dataclass
@@ -273,6 +273,40 @@ def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
     return path
 
 
+# %% ../nbs/09d_levers.ipynb #033dd910
+# released name -> the variant of the full profile's seed-0 synth-voc run behind it
+RELEASED_RUNS = {'synth-voc-baseline': 'baseline', 'synth-voc-cti': 'cti'}
+
+
+@locked(work_folder)
+def release_checkpoints(work='runs/reproduce', out_dir=None, profile='full', force: bool = False) -> dict:
+    """Train (or reuse) the profile's seed-0 synth-voc runs behind `RELEASED_RUNS` in WORK/<profile>, export each to
+    `out_dir` (default: the package's weights folder) and record them in `released.json`: {name: record}."""
+    import dataclasses
+    from cti_nb.checkpoints import WEIGHTS_DIR, export_checkpoint, file_sha256
+    from cti_nb.study import classifier_report
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    part = dataclasses.replace(prof, seeds=(0,), voc_variants=tuple(RELEASED_RUNS.values()), coco_variants=())
+    work, out_dir = Path(work) / prof.name, Path(out_dir or WEIGHTS_DIR)
+    roots = stage_data(part, work, force)
+    runs = stage_train(part, work, roots, force)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = {}
+    for name, v in RELEASED_RUNS.items():
+        run = Path(runs['synth-voc'][v]['0'])
+        rep = classifier_report(run, roots['synth-voc'])
+        trained = json.loads((run / 'config.json').read_text()).get('env', {})
+        rec = {'name': name, 'profile': prof.name, 'dataset': 'synth-voc', 'variant': v, 'seed': 0,
+               'run_settings_hash': done_hash(run), 'trained_at_commit': trained.get('git_commit'),
+               'train_s': train_seconds(run), 'val_mAP': rep['val_mAP'], 'cls_loss_ratio': rep['cls_loss_ratio'],
+               'environment': env_info(), 'made_by': f'cti-nb reproduce --profile {prof.name} --release'}
+        f = export_checkpoint(run, out_dir / f'{name}.safetensors', {'release': rec})
+        records[name] = {**rec, 'file': f.name, 'sha256': file_sha256(f), 'bytes': f.stat().st_size}
+        print(f"    {name!r}: {{'file': {f.name!r}, 'sha256': {records[name]['sha256']!r}}},   # val mAP "
+              f"{rep['val_mAP']:.3f}", flush=True)
+    save_json(records, out_dir / 'released.json')
+    return records
+
 # %% ../nbs/09d_levers.ipynb #5d0d1006
 def reproduce_cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog='cti-nb reproduce', description='Run the whole pipeline on the synthetic '
@@ -296,6 +330,10 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
                         'exit 1 on any difference')
     p.add_argument('--tolerance', type=float, default=0.0,
                    help='with --compare: largest absolute difference of a number that counts as equal (default 0)')
+    other.add_argument('--release', action='store_true',
+                       help="train only the released checkpoints' runs (the profile's, default full, seed-0 synth-voc "
+                            'MCTformer-V2 and CTI, reused by the full study) and export them to OUT (default: the '
+                            "package's weights folder)")
     other.add_argument('--lever', default=None, choices=list(LEVERS),
                        help='screen one lever of the study (one change, a few seeds) instead of the whole pipeline: '
                             + '; '.join(f'{k}: {v.doc}' for k, v in LEVERS.items()))
@@ -304,6 +342,7 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
         from cti_nb.core import get_device
         os.environ['CTI_NB_DEVICE'] = str(get_device(a.device))
     if a.claims: print(f'claims: {rerender_claims(Path(a.out or "figures") / (a.profile or "full"))}')
+    elif a.release: release_checkpoints(a.work, a.out, a.profile or 'full', a.force)
     elif a.lever: screen_lever(a.lever, a.profile or 'full', a.work, a.out or 'figures', a.force)
     else:
         path = reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures)

@@ -251,6 +251,11 @@ def unknown_backbone_name(data, tmp, run):
     return cli(*train_args(data, tmp / 'r', 'init=imagenet-xl'))
 
 
+def unknown_released_name(data, tmp, run):
+    return cli('cams', '--checkpoint', 'synth-voc-nothing', '--data-root', data, '--split', 'train', '--out', tmp / 'cams',
+               '--quiet')
+
+
 def backbone_of_another_width(data, tmp, run):
     "A DeiT-layout .safetensors of width 48 into the width-32 test network."
     from safetensors.torch import save_file
@@ -304,11 +309,15 @@ ROWS = {
     'COCO json with an unknown category (coco-masks CLI)': (coco_unknown_category, 'unknown category id 99'),
     'drift check without a reference manifest (API)': (missing_reference_manifest, 'no reference manifest'),
     'unknown backbone name (train CLI --init)': (unknown_backbone_name,
-                                                 'imagenet-xl: no such checkpoint file, nor a shipped backbone name'),
+                                                 'imagenet-xl: no such checkpoint file, nor a shipped name (backbones: '
+                                                 'synth-in; released checkpoints: synth-voc-baseline, synth-voc-cti)'),
     'backbone of another width (train CLI --init)': (backbone_of_another_width,
                                                      'wide.safetensors: DeiT checkpoint: key'),
     'truncated backbone file (train CLI --init)': (truncated_backbone, 'b.safetensors: not a readable safetensors'),
     'synth-in root without lists (pretrain CLI)': (synth_in_root_without_lists, 'ImageSets/val.txt: list not found'),
+    'unknown released checkpoint name (cams CLI)': (unknown_released_name,
+                                                    'synth-voc-nothing: no such checkpoint file, nor a released '
+                                                    'checkpoint name (synth-voc-baseline, synth-voc-cti)'),
 }
 
 

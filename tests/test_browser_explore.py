@@ -129,9 +129,9 @@ def test_explorer_in_jupyterlab(tmp_path):
             errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
             texts = [errors.nth(i).inner_text() for i in range(errors.count())]
             assert not [t for t in texts if 'Traceback' in t or 'Error' in t], texts
-            # the widgets render: two sliders, two dropdowns, the figure; the panel opens in its initial state
+            # the widgets render: two sliders, three dropdowns, the figure; the panel opens in its initial state
             assert page.locator(f'{PANEL} .widget-slider').count() == 2
-            assert page.locator(f'{PANEL} .widget-dropdown select').count() == 2
+            assert page.locator(f'{PANEL} .widget-dropdown select').count() == 3
             image_readout = page.locator(f'{PANEL} .widget-slider', has=page.locator('label:text-is("image")'))
             assert image_readout.locator('.widget-readout').inner_text().strip() == '0'
             layer = page.locator(f'{PANEL} .widget-slider', has=page.locator('label:text-is("layer")'))
@@ -142,12 +142,13 @@ def test_explorer_in_jupyterlab(tmp_path):
             digest, rgb = _figure(page)
             _shown(page)
             page.screenshot(path=out / '02_panel.png')
-            # every control redraws the figure; image, class and model also change the CAM panel
+            # every control redraws the figure; image, class, model and CAM recipe also change the CAM panel
             changes = [('image', lambda: _slider_set(page, 'image', 2)),
                        ('class', lambda: _dropdown(page, 'class').select_option(index=(
                            _dropdown(page, 'class').evaluate('e => e.selectedIndex') + 1) % _dropdown(page, 'class').locator('option').count())),
                        ('layer', lambda: _slider_set(page, 'layer', 1)),
-                       ('model', lambda: _dropdown(page, 'model').select_option(label=models[-1]))]
+                       ('model', lambda: _dropdown(page, 'model').select_option(label=models[-1])),
+                       ('cam', lambda: _dropdown(page, 'CAM').select_option(label='no affinity'))]
             for i, (what, change) in enumerate(changes, start=3):
                 change()
                 new, new_rgb = _wait_for_new_figure(page, digest, what)
@@ -157,7 +158,7 @@ def test_explorer_in_jupyterlab(tmp_path):
                 mark(f'{what} changed: figure redrawn')
                 page.screenshot(path=out / f'{i:02d}_{what}.png')
                 digest, rgb = new, new_rgb
-            page.locator(PANEL).screenshot(path=out / '07_panel_only.png')
+            page.locator(PANEL).screenshot(path=out / '08_panel_only.png')
         except Exception:
             page.screenshot(path=out / 'failure.png')
             (out / 'failure.html').write_text(page.content())

@@ -1,6 +1,7 @@
 """The package as a wheel user gets it: `python -m build`, the wheel installed (not editable) into a fresh venv, and
 there, outside any checkout, `cti-nb` works: --version, explore, the shipped backbone (`train --init synth-in`,
-package data under cti_nb/weights/), and `reproduce --profile smoke` with the figure notebooks the wheel carries.
+package data under cti_nb/weights/), the released checkpoints by name (`cams --checkpoint synth-voc-cti`), and
+`reproduce --profile smoke` with the figure notebooks the wheel carries.
 
 The fresh venv does not download the third-party dependencies again: it sees those of the running environment
 through a folder of links to its site-packages, leaving out every cti_nb file (the checkout's editable install), so
@@ -97,6 +98,25 @@ def test_shipped_backbone_is_in_the_wheel_and_trains(venv):
           '--init', 'synth-in', '--epochs', 1, '--batch-size', 4, '--no-progress', '--set', 'stop_after_steps=1',
           'num_workers=0'], cwd=work, env=env)
     assert (work / 'run' / 'config.json').is_file()
+
+
+def _released() -> dict:
+    from cti_nb.checkpoints import RELEASED_CHECKPOINTS
+    return RELEASED_CHECKPOINTS
+
+
+@pytest.mark.skipif(not _released(), reason='no released checkpoints in cti_nb.checkpoints.RELEASED_CHECKPOINTS')
+def test_released_checkpoints_load_by_name_from_the_wheel(venv):
+    "The released synth-voc checkpoints are inside the installed wheel and load by name: Python, `cti-nb cams`."
+    bin_, env, work = venv
+    out = _run([bin_ / 'python', '-c', "from cti_nb.checkpoints import load_official, RELEASED_CHECKPOINTS; "
+                "print(*(load_official(n).released['variant'] for n in sorted(RELEASED_CHECKPOINTS)))"], cwd=work, env=env)
+    assert out.split() == ['baseline', 'cti'], out
+    _run([bin_ / 'cti-nb', 'synth', '--kind', 'synth-voc', '--out', work / 'val80', '--n-train', 1, '--n-val', 2,
+          '--size', 80, '--no-progress'], cwd=work, env=env)
+    _run([bin_ / 'cti-nb', 'cams', '--checkpoint', 'synth-voc-cti', '--data-root', work / 'val80', '--split', 'val',
+          '--out', work / 'cams', '--workers', 0, '--quiet'], cwd=work, env=env)
+    assert len(list((work / 'cams').glob('*.npz'))) == 2
 
 
 def test_reproduce_smoke_from_the_wheel(venv):
