@@ -13,8 +13,8 @@ import torch
 from .visualize import token_similarity_per_layer
 
 # %% auto #0
-__all__ = ['ALIVE', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation', 'infusion_change',
-           'regime_card', 'card_gates', 'run_regime_card']
+__all__ = ['ALIVE', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation', 'patch_labels',
+           'affinity_label_agreement', 'infusion_change', 'regime_card', 'card_gates', 'run_regime_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -55,6 +55,28 @@ def token_variation(tokens: torch.Tensor) -> float:
     # (B, C, D) -> per class $\lVert \mathrm{sd}_b\, t_{b,k} \rVert / \overline{\lVert t_{b,k} \rVert}$
     return float((tokens.std(0).norm(dim=-1) / tokens.norm(dim=-1).mean(0).clamp_min(1e-12)).mean())
 
+# %% ../nbs/06a_regime.ipynb #0b8c8101
+def patch_labels(masks, patch: int, ignore: int = 255) -> np.ndarray:
+    "The most frequent label of every patch of (B, H, W) masks, (B, N) in raster order (ignored pixels count too)."
+    m = np.asarray(masks)
+    B, H, W = m.shape
+    h, w = H // patch, W // patch
+    blocks = m[:, :h * patch, :w * patch].reshape(B, h, patch, w, patch).transpose(0, 1, 3, 2, 4).reshape(B, h * w, -1)
+    return np.apply_along_axis(lambda b: np.bincount(b, minlength=ignore + 1).argmax(), -1, blocks.astype(np.int64))
+
+
+def affinity_label_agreement(affinity: torch.Tensor, labels: np.ndarray, ignore: int = 255) -> dict:
+    """r of the (B, N, N) affinity against (B, N) patch labels: {'foreground', 'background'} (None: no such patch)."""
+    A = affinity.double().numpy()
+    A = A / np.maximum(A.sum(-1, keepdims=True), 1e-12)
+    same = (labels[:, :, None] == labels[:, None, :]).astype(float)
+    # $\sum_j \hat A_{ij} [g_j = g_i]$ against its chance value $\#\{j: g_j = g_i\} / N$, per patch $i$
+    within, chance = (A * same).sum(-1), same.mean(-1)
+    out = {}
+    for name, sel in (('foreground', (labels > 0) & (labels != ignore)), ('background', labels == 0)):
+        out[name] = float(within[sel].mean() / chance[sel].mean()) if sel.any() else None
+    return out
+
 # %% ../nbs/06a_regime.ipynb #d5342af4
 def _relative_change(new: torch.Tensor, old: torch.Tensor) -> float:
     return float((new - old).norm() / old.norm().clamp_min(1e-12))
@@ -78,17 +100,18 @@ def infusion_change(net, x: torch.Tensor, labels: torch.Tensor, s: int, n_layers
 
 
 @torch.no_grad()
-def regime_card(net, x: torch.Tensor, labels: torch.Tensor, infuse_after: int = 3, n_layers: int = 6) -> dict:
+def regime_card(net, x: torch.Tensor, labels: torch.Tensor, infuse_after: int = 3, n_layers: int = 6,
+                masks=None) -> dict:
     """Every diagnostic of a trained network on a batch of (val) images `x` with labels (B, C), in eval mode (the
-    network's mode is put back); see above."""
+    network's mode is put back); with the ground-truth `masks` (B, H, W) also the affinity's label agreement."""
     was = net.training
     try:
-        return _card(net.eval(), x, labels, infuse_after, n_layers)
+        return _card(net.eval(), x, labels, infuse_after, n_layers, masks)
     finally:
         net.train(was)
 
 
-def _card(net, x, labels, infuse_after: int, n_layers: int) -> dict:
+def _card(net, x, labels, infuse_after: int, n_layers: int, masks=None) -> dict:
     bg, P = int(net.has_bg_token), net.num_tokens
     st = net.forward_prefix(x, net.depth - 1)
     out = net.forward_suffix(st, None, n_layers, infuse_after=None)   # the plain forward's outputs, from the same pass
@@ -96,18 +119,28 @@ def _card(net, x, labels, infuse_after: int, n_layers: int) -> dict:
     # centred on the layer's mean token over images and classes: the shared direction removed, no forced sign
     centred = token_similarity_per_layer(fg - fg.mean((1, 2), keepdims=True))['mean']
     refined = net.cam(x)                                     # the inference recipe: refined by the all-block affinity
-    return {'n_images': int(x.shape[0]), 'attention_entropy': attention_entropy(st.attentions, P),
+    card = {'n_images': int(x.shape[0]), 'attention_entropy': attention_entropy(st.attentions, P),
             'affinity_sigma2_over_sigma1': affinity_rank_ratio(out.patch_affinity),
             'present_pair_correlation': {k: present_pair_correlation(m, labels, bg) for k, m in
                                          (('head', out.cams), ('fused', out.fused_cams), ('refined', refined))},
             'token_variation_at_infusion': token_variation(st.tokens_per_block[infuse_after][:, bg:]),
             'infusion_cam_change': infusion_change(net, x, labels, infuse_after, n_layers),
             'centred_token_cosine': [float(v) for v in centred]}
+    if masks is not None:   # the refinement affinity against the ground truth at the patch grid
+        card['affinity_label_agreement'] = affinity_label_agreement(out.patch_affinity, patch_labels(masks, net.patch_size))
+    return card
 
 # %% ../nbs/06a_regime.ipynb #7a04fb9a
 # thresholds of "the mechanism is alive" (see the table above for why each value)
 ALIVE = {'attention_localises': 0.90, 'affinity_not_rank_one': 0.10, 'refined_maps_class_specific': 0.70,
-         'tokens_vary': 0.05, 'intra_infusion_acts': 0.01, 'cross_infusion_acts': 0.01}
+         'affinity_groups_like_with_like': 1.0, 'tokens_vary': 0.05, 'intra_infusion_acts': 0.01,
+         'cross_infusion_acts': 0.01}
+
+
+def _worst(agreement: dict | None) -> float | None:
+    "The lower of the foreground and background agreement (None when either is unknown)."
+    vals = list((agreement or {}).values())
+    return min(vals) if vals and None not in vals else None
 
 
 def card_gates(card: dict, n_layers: int = 6, alive: dict = ALIVE) -> dict:
@@ -116,6 +149,7 @@ def card_gates(card: dict, n_layers: int = 6, alive: dict = ALIVE) -> dict:
     vals = {'attention_localises': (min(ent['class_to_patch'][-n_layers:]) / ent['uniform'], False),
             'affinity_not_rank_one': (card['affinity_sigma2_over_sigma1'], True),
             'refined_maps_class_specific': (card['present_pair_correlation']['refined'], False),
+            'affinity_groups_like_with_like': (_worst(card.get('affinity_label_agreement')), True),
             'tokens_vary': (card['token_variation_at_infusion'], True),
             'intra_infusion_acts': (card['infusion_cam_change']['intra'], True),
             'cross_infusion_acts': (card['infusion_cam_change']['cross'], True)}
@@ -134,5 +168,5 @@ def run_regime_card(run, data_root, n_images: int = 64, split: str = 'val') -> d
     cfg = json.loads((Path(run) / 'config.json').read_text())
     s = figure_samples(data_root, split, n=n_images)
     x, y = torch.stack(s['tensors']), torch.as_tensor(s['labels']).float()
-    card = regime_card(load_run(run), x, y, cfg['infuse_after'], cfg['n_layers'])
+    card = regime_card(load_run(run), x, y, cfg['infuse_after'], cfg['n_layers'], masks=np.stack(s['gts']))
     return {**card, 'split': split, 'gates': card_gates(card, cfg['n_layers'])}

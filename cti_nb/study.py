@@ -265,7 +265,7 @@ def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.
 
 
 # the regime-card gates (06a_regime) a claim relies on: per seed-CAM recipe, and per mechanism a variant adds
-RECIPE_GATES = {'official': ('affinity_not_rank_one', 'refined_maps_class_specific')}
+RECIPE_GATES = {'official': ('affinity_not_rank_one', 'affinity_groups_like_with_like', 'refined_maps_class_specific')}
 MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
                    'cti': ('tokens_vary', 'intra_infusion_acts', 'cross_infusion_acts')}
 
