@@ -100,8 +100,8 @@ def released_artifacts(root: str | os.PathLike | None = None, n_val: int = 64) -
     if not (root / 'synth_card.json').is_file():
         tmp = root.with_name(f'{root.name}.tmp{os.getpid()}')    # a killed generation never looks finished
         generate('synth-voc', tmp, seed=0, n_train=1, n_val=n_val, size=80, progress=False, verbose=False)
-        if root.exists(): shutil.rmtree(root)
-        os.replace(tmp, root)
+        try: os.replace(tmp, root)
+        except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process finished it first: use theirs
     return {'profile': 'released', 'datasets': {'synth-voc': str(root)},
             'runs': {'synth-voc': {v: {'0': name} for v, name in RELEASED_MODELS.items()}}}
 

@@ -232,7 +232,8 @@ def _heldout_seed_eval(prof: Profile, work: Path, ds: str, root, run: Path, reci
     val_list = _write_list(work / 'lists' / f'{ds}_val.txt', val['ids'])
     sfx = _recipe_suffix(recipe)
     val_cams, val_json, held_json = run / f'cams{sfx}_val', run / f'seed_val{sfx}.json', run / f'seed_heldout{sfx}.json'
-    with Stage(timings, 'cams'): _make_cams(run, root, ['--split', 'val'], len(val['ids']), val_cams, recipe, force, 'val')
+    with Stage(timings, 'cams'):
+        _make_cams(run, root, ['--split', 'val'], len(val['ids']), val_cams, recipe, force, 'val')
     with Stage(timings, 'evaluate'):
         _call(evaluate_cli, ['--cams', val_cams, '--list', val_list, '--thresholds', prof.thresholds, '--split', 'val',
                              '--out', val_json] + _eval_args(root, val))
@@ -263,7 +264,8 @@ def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, f
                 for recipe in _cam_recipes(prof):
                     sfx = _recipe_suffix(recipe)
                     cam_dir, seed_json = run / f'cams{sfx}', run / f'seed_eval{sfx}.json'
-                    with Stage(timings, 'cams'): _make_cams(run, root, ['--list', train_list], len(lay['ids']), cam_dir, recipe, force)
+                    with Stage(timings, 'cams'):
+                        _make_cams(run, root, ['--list', train_list], len(lay['ids']), cam_dir, recipe, force)
                     with Stage(timings, 'evaluate'):
                         _call(evaluate_cli, ['--cams', cam_dir, '--list', eval_list, '--thresholds', prof.thresholds,
                                              '--split', split_name, '--out', seed_json] + common)
