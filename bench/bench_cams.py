@@ -75,7 +75,7 @@ def synthetic(n: int, batch: int) -> dict:
     import torch
     from cti_nb.cam import seed_cams
     from cti_nb.model import CTIModel
-    from cti_nb.train import get_config
+    from cti_nb.presets import get_config
     torch.manual_seed(0)
     cfg = get_config('synth-voc')
     net = CTIModel(**cfg.model_kwargs(12)).eval()

@@ -24,7 +24,7 @@ def one(variant: str, steps: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
     from cti_nb.step import benchmark_step
-    from cti_nb.train import get_config
+    from cti_nb.presets import get_config
     cfg = get_config('synth-voc', variant=variant)
     kw = {k: v for k, v in cfg.model_kwargs(20).items() if k not in ('bg_token', 'tokenizer', 'num_classes')}
     impl = 'baseline' if variant == 'baseline' else 'optimised'

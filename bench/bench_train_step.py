@@ -39,7 +39,7 @@ def one(case: dict, steps: int, threads: int | None) -> dict:
     import torch
     if threads: torch.set_num_threads(threads)
     from cti_nb.step import benchmark_step
-    from cti_nb.train import get_config
+    from cti_nb.presets import get_config
     kw = {}
     if case.get('preset'):
         cfg = get_config(case['preset'])

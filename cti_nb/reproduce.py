@@ -106,7 +106,7 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
     """The ImageNet analogue: per dataset, `pretrain_images` freshly generated *unbiased* images (other seed, no
     co-occurrence, no context) and one baseline run on them, the `--init` of every fine-tune. {dataset: run}.
     The run goes to `runs_dir/<dataset>/pretrain` (default `work/runs`; a lever that changes the network has its own)."""
-    from cti_nb.train import PRESETS
+    from cti_nb.presets import PRESETS
     if not prof.pretrain_images: return {}
     init, todo = {}, []
     for ds in roots:
@@ -142,7 +142,7 @@ def _expected_cost(prof: Profile, settings: dict) -> float:
 
 def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
     "Every (dataset, variant, seed) run; with `init` {dataset: pretraining run} each fine-tune starts from it."
-    from cti_nb.train import PRESETS
+    from cti_nb.presets import PRESETS
     runs, todo, init = {}, [], init or {}
     for ds, root in roots.items():
         for v in _variants(prof, ds):

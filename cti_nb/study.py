@@ -121,7 +121,7 @@ def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> 
     "Val mAP of a run's class-token logits, its final classification loss and that loss over the label prior."
     from sklearn.metrics import average_precision_score
     from cti_nb.data import InferenceDataset, load_dataset
-    from cti_nb.train import TrainConfig
+    from cti_nb.presets import TrainConfig
     net, ds = load_run(run), load_dataset(data_root, split)
     inf = InferenceDataset(ds)
     scores = np.concatenate([net(torch.stack([inf[i][0] for i in range(j, min(j + 64, len(ds)))])).class_logits.numpy()

@@ -197,7 +197,8 @@ def disk_full_during_checkpoint(data, tmp, run, monkeypatch=None):
     "The second checkpoint write fails half-way with ENOSPC: one line, and the first checkpoint is intact."
     import torch
     from cti_nb.core import load_torch
-    from cti_nb.train import get_config, train
+    from cti_nb.presets import get_config
+    from cti_nb.train import train
     cfg = get_config('synth-voc', data_root=str(data), out=str(tmp / 'r'), epochs=2, progress=False)
     cfg = cfg.apply_overrides(TINY).check()
     real, calls = torch.save, []
