@@ -66,7 +66,7 @@ def run(make, steps: int, xv, yv) -> list[dict]:
 
 def main() -> None:
     import torch
-    from cti_nb.pretrain import ViTClassifier
+    from cti_nb.classifier import ViTClassifier
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--steps', type=int, default=320)
     ap.add_argument('--threads', type=int, default=2)

@@ -8,123 +8,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from PIL import Image
-from timm.layers import trunc_normal_
 
-from .core import (CTIError, Config, IMAGENET_MEAN, IMAGENET_STD, atomic_path, env_info, get_device,
-                         load_torch, save_json, save_torch, seed_everything)
-from .blocks import Block, PatchEmbed, stem_of_state_dict
+from .core import (CTIError, Config, atomic_path, env_info, get_device, load_torch, save_json, save_torch,
+                         seed_everything)
+from .blocks import stem_of_state_dict
+from .classifier import OnlineSynthIn, SynthInImages, ViTClassifier, pretrain_transform
 from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
-from .synthetic import encode_jpeg, class_table, read_synth_in, render_synth_in
+from .synthetic import read_synth_in
 from .runs import read_log, train_seconds, truncate_log
 from .trainloop import (EpochSampler, SeededItems, StopFlag, make_optimizer, make_scheduler, rng_state,
                               set_rng_state)
 
 # %% auto #0
-__all__ = ['ViTClassifier', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'OnlineSynthIn', 'PretrainConfig',
-           'get_pretrain_config', 'evaluate_top1', 'pretrain', 'export_backbone', 'net_kwargs', 'pretrain_cli']
-
-# %% ../nbs/05b_pretrain.ipynb #4a39dcdf
-class ViTClassifier(nn.Module):
-    """A plain ViT with one class token and a linear head, in DeiT's state-dict layout.
-
-    Args:
-        num_classes: classes of the single-label head.
-        img_size: training side in pixels; the positional table has (img_size // patch_size)^2 + 1 rows.
-        patch_size: patch side in pixels (a power of two with `conv_stem`).
-        embed_dim: token width D.
-        depth: number of transformer blocks.
-        num_heads: attention heads per block (D must be divisible by it).
-        mlp_ratio: hidden width of the MLP as a multiple of D.
-        drop_path: stochastic-depth rate of the last block (linear from 0 at the first).
-        conv_stem: the patch embedding (`cti_nb.blocks.STEMS`): 'bn', the BatchNorm conv stem (default; see
-            "Why this recipe" below), True/'gn' the GroupNorm stem, False DeiT's stride-p convolution.
-    """
-    def __init__(self, num_classes: int = 56, img_size: int = 80, patch_size: int = 8, embed_dim: int = 64,
-                 depth: int = 12, num_heads: int = 2, mlp_ratio: float = 4., drop_path: float = 0.,
-                 conv_stem: bool | str = 'bn'):
-        super().__init__()
-        if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
-        if embed_dim % num_heads: raise CTIError(f'embed_dim {embed_dim} must be divisible by num_heads {num_heads}')
-        N, D = (img_size // patch_size) ** 2, embed_dim
-        self.patch_embed = PatchEmbed(patch_size, D, conv_stem)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
-        self.pos_embed = nn.Parameter(torch.zeros(1, N + 1, D))
-        dpr = [drop_path * i / max(1, depth - 1) for i in range(depth)]
-        self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, True, dpr[i]) for i in range(depth)])
-        self.norm = nn.LayerNorm(D, eps=1e-6)
-        self.head = nn.Linear(D, num_classes)
-        for t in (self.cls_token, self.pos_embed): trunc_normal_(t, std=.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02); nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        "The normalised class token after the last block, (B, D)."
-        patches, _ = self.patch_embed(x)
-        z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], 1) + self.pos_embed
-        for blk in self.blocks: z, _ = blk(z)
-        return self.norm(z[:, 0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Class logits (B, num_classes)."
-        return self.head(self.forward_features(x))
-
-# %% ../nbs/05b_pretrain.ipynb #62617680
-def pretrain_transform(size: int, scale=(0.35, 1.0), randaug: str | None = 'rand-m7-mstd0.5-inc1'):
-    "DeiT's training transform at `size`: random resized crop, flip, timm RandAugment, normalisation."
-    import torchvision.transforms as T
-    from timm.data.auto_augment import rand_augment_transform
-    from timm.data.transforms import RandomResizedCropAndInterpolation
-    ops = [RandomResizedCropAndInterpolation(size, scale=tuple(scale), interpolation='bicubic'), T.RandomHorizontalFlip()]
-    if randaug:   # magnitude_max 9.99: see two_view_transforms in 01_data
-        ops.append(rand_augment_transform(randaug, {'translate_const': int(size * 0.45), 'magnitude_max': 9.99,
-                                                    'img_mean': tuple(round(255 * m) for m in IMAGENET_MEAN)}))
-    return T.Compose(ops + [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def eval_transform():
-    "Validation: the image as it is, normalised."
-    import torchvision.transforms as T
-    return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-class SynthInImages(torch.utils.data.Dataset):
-    "Items (image (3,S,S), class index) of a synth-in split on disk."
-    def __init__(self, root, split: str = 'train', transform=None):
-        self.paths, self.labels, self.class_names = read_synth_in(root, split)
-        self.transform = transform or eval_transform()
-
-    def __len__(self): return len(self.paths)
-
-    def __getitem__(self, i):
-        try: img = Image.open(self.paths[i]).convert('RGB')
-        except (OSError, ValueError) as e: raise CTIError(f'{self.paths[i]}: unreadable image ({e})') from None
-        return self.transform(img), int(self.labels[i])
-
-
-class OnlineSynthIn(torch.utils.data.Dataset):
-    "`n` fresh synth-in images per epoch (set `.epoch`), drawn from (seed, 2, epoch, i) and JPEG-encoded like the files."
-    def __init__(self, n: int, size: int = 80, seed: int = 0, transform=None):
-        self.n, self.size, self.seed, self.epoch = n, size, seed, 0
-        self.table, self.transform = class_table('synth-in'), transform or eval_transform()
-
-    def __len__(self): return self.n
-
-    def __getitem__(self, i):
-        import cv2
-        img, label = render_synth_in(np.random.default_rng([self.seed, 2, self.epoch, int(i)]), self.size, self.table)
-        img = cv2.imdecode(np.frombuffer(encode_jpeg(img), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-        return self.transform(Image.fromarray(np.ascontiguousarray(img))), label
+__all__ = ['PretrainConfig', 'get_pretrain_config', 'evaluate_top1', 'pretrain', 'export_backbone', 'net_kwargs', 'pretrain_cli']
 
 # %% ../nbs/05b_pretrain.ipynb #e1ba39ab
 @dataclasses.dataclass
