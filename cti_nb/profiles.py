@@ -83,7 +83,8 @@ PROFILES = {
                      gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,
                     seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
-                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,), jobs=2,
+                    figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,),
+                    seg_set=('iterations=2400',), jobs=2,
                     gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
 }
 
