@@ -279,8 +279,9 @@ def released_info(name_or_file) -> dict:
 
 def load_released(name_or_file, device: str = 'cpu') -> CTIModel:
     "The network of a released checkpoint (by name, hash verified) or of an exported file, in eval mode."
-    info = released_info(name_or_file)
+    f = verified_file(name_or_file)                      # hashed once; metadata and tensors are read from the path
+    info = released_info(f)
     net = CTIModel(**info['kwargs'])
-    load_state_dict_strict(net, load_backbone_state_dict(name_or_file))
+    load_state_dict_strict(net, load_backbone_state_dict(f))
     net.released = info                                  # variant, dataset, class names, provenance
     return net.to(device).eval()
