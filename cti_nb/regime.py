@@ -10,11 +10,13 @@ import math
 import numpy as np
 import torch
 
+from .losses import max_norm
 from .visualize import token_similarity_per_layer
 
 # %% auto #0
 __all__ = ['ALIVE', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation', 'patch_labels',
-           'affinity_label_agreement', 'infusion_change', 'regime_card', 'card_gates', 'run_regime_card']
+           'affinity_label_agreement', 'background_cam_precision', 'infusion_change', 'regime_card', 'card_gates',
+           'run_regime_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -77,6 +79,19 @@ def affinity_label_agreement(affinity: torch.Tensor, labels: np.ndarray, ignore:
         out[name] = float(within[sel].mean() / chance[sel].mean()) if sel.any() else None
     return out
 
+# %% ../nbs/06a_regime.ipynb #54123075
+def background_cam_precision(maps: torch.Tensor, labels: torch.Tensor, gt: np.ndarray, ignore: int = 255) -> dict:
+    """Precision and recall on the true background (patch labels `gt` (B, N)) of the patches where the background
+    CAM, channel 0 of (B, 1 + C, h, w) `maps`, beats every present class's CAM (each channel max-normed)."""
+    m = max_norm(maps.float()).flatten(2)                                          # (B, 1 + C, N)
+    # the strongest present class at each patch (absent classes cannot win)
+    fg = m[:, 1:].masked_fill(labels[:, :, None] == 0, -1.).amax(1)
+    called, valid, truth = (m[:, 0] > fg).numpy(), gt != ignore, gt == 0
+    tp = int((called & truth & valid).sum())
+    n_called, n_true = int((called & valid).sum()), int((truth & valid).sum())
+    return {'precision': tp / n_called if n_called else None, 'recall': tp / n_true if n_true else None}
+
+
 # %% ../nbs/06a_regime.ipynb #d5342af4
 def _relative_change(new: torch.Tensor, old: torch.Tensor) -> float:
     return float((new - old).norm() / old.norm().clamp_min(1e-12))
@@ -127,7 +142,11 @@ def _card(net, x, labels, infuse_after: int, n_layers: int, masks=None) -> dict:
             'infusion_cam_change': infusion_change(net, x, labels, infuse_after, n_layers),
             'centred_token_cosine': [float(v) for v in centred]}
     if masks is not None:   # the refinement affinity against the ground truth at the patch grid
-        card['affinity_label_agreement'] = affinity_label_agreement(out.patch_affinity, patch_labels(masks, net.patch_size))
+        gt = patch_labels(masks, net.patch_size)
+        card['affinity_label_agreement'] = affinity_label_agreement(out.patch_affinity, gt)
+        if bg:   # the background token's CAM against the true background, in both CAM recipes
+            card['background_cam'] = {k: background_cam_precision(m, labels, gt) for k, m in
+                                      (('no affinity', net.cam(x, affinity_layers=0)), ('official', refined))}
     return card
 
 # %% ../nbs/06a_regime.ipynb #7a04fb9a
