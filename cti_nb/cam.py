@@ -29,7 +29,7 @@ def _with_bg(cam, C: int):
         raise CTIError(f'seed_cams: net.cam returned {cam.shape[1]} channels for {C} labels (expected {C + 1} or {C})')
     return cam
 
-
+# %% ../nbs/06_cam.ipynb #83044757
 def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool = True, n_layers: int | None = None,
               affinity_layers: int | None = None, amp: str = 'off'):
     """Seed CAMs (B, C+1, H, W) of the official recipe: net.cam, bilinear up, label mask (BG kept), flip, max_norm.
@@ -145,7 +145,7 @@ def save_cam_file(path, cams, classes, dtype: str = 'float16') -> Path:
             np.savez(f, cams=cams.astype(_CAM_DTYPES[dtype]), classes=classes)
     return path
 
-
+# %% ../nbs/06_cam.ipynb #5121a1c2
 def load_cam_file(path) -> tuple[np.ndarray, np.ndarray]:
     "Read a CAM file written by `save_cam_file`: (cams (K,H,W) float, classes (K,) int64). Never unpickles."
     path = Path(path)
@@ -170,7 +170,7 @@ def load_cam_file(path) -> tuple[np.ndarray, np.ndarray]:
                        f'{classes.shape} {classes.dtype}')
     return cams, classes.astype(np.int64)
 
-
+# %% ../nbs/06_cam.ipynb #a8bc1df6
 def save_official_cam_dict(path, cams, classes) -> Path:
     "Write the official per-image dict file `{k: HxW float32}` (a pickled .npy) for interoperability."
     d = {int(k): np.asarray(c, dtype=np.float32) for k, c in zip(np.asarray(classes).reshape(-1), cams)}
@@ -195,7 +195,7 @@ def read_official_cam_dict(path, trust_pickle: bool = False) -> tuple[np.ndarray
     if not keys: return np.zeros((0, 1, 1), np.float32), np.zeros(0, np.int64)
     return np.stack([np.asarray(d[k], dtype=np.float32) for k in keys]), np.asarray(keys, dtype=np.int64)
 
-
+# %% ../nbs/06_cam.ipynb #04a0be00
 def read_cams(path, trust_pickle: bool = False) -> tuple[np.ndarray, np.ndarray]:
     "Read `.npz` CAM files, or official `.npy` dicts when `trust_pickle` (else a one-line refusal)."
     path = Path(path)
@@ -222,7 +222,7 @@ def _cam_targets(out_dir: Path, image_id: str, official_format: bool) -> list[Pa
     if official_format: t.append(out_dir / f'{image_id}.npy')
     return t
 
-
+# %% ../nbs/06_cam.ipynb #5af83f97
 def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[float] = (1.0,), flip: bool = True,
                   n_layers: int | None = None, affinity_layers: int | None = None, dtype: str = 'float16',
                   official_format: bool = False, batch_size: int = 1, workers: int = 0, device=None, shard: tuple[int, int] | None = None,
@@ -290,7 +290,7 @@ def load_net(run: str | None = None, checkpoint: str | None = None):
                        f'({", ".join(RELEASED_CHECKPOINTS) or "none"})')
     return load_official(checkpoint)
 
-
+# %% ../nbs/06_cam.ipynb #e5dbdf61
 def cams_cli(argv: list[str] | None = None) -> int:
     "`cti-nb cams`: write seed CAMs, one pickle-free .npz per image, resumable and shardable."
     p = argparse.ArgumentParser(prog='cti-nb cams', description='Write seed CAMs (official recipe) for a list of images.')
@@ -336,7 +336,7 @@ def cams_cli(argv: list[str] | None = None) -> int:
     with hold_lock(out) if is_main_process() else contextlib.nullcontext():   # one writer per CAM folder
         return _write_cams(a, net, ds, out)
 
-
+# %% ../nbs/06_cam.ipynb #f0c21d83
 def _write_cams(a, net, ds, out: Path) -> int:
     "The work of `cams_cli` once its arguments are checked and its output folder is locked."
     from cti_nb.core import is_main_process

@@ -49,7 +49,7 @@ class CTIOutput:
         d['ctk'] = list(d['ctk'])
         return {k: v for k, v in d.items() if v is not None}
 
-
+# %% ../nbs/03a_model.ipynb #c5381074
 @dataclasses.dataclass
 class PrefixState:
     """Token state after block `upto`, everything `forward_suffix` needs to finish the pass.

@@ -72,7 +72,7 @@ class StepSettings(Config):
         return {'bg': on and self.w_bg > 0, 'intra': on and self.w_intra > 0 and self.views == 2,
                 'cross': on and self.w_cross > 0}
 
-
+# %% ../nbs/05_step.ipynb #1586365f
 def variant_settings(variant: str, dataset: str = 'voc', **kw) -> StepSettings:
     "StepSettings of an ablation row for 'voc' or 'coco' (weights, warm-up, detach rule)."
     if variant not in VARIANTS: raise CTIError(f'variant {variant!r}: expected one of {", ".join(VARIANTS)}')
@@ -102,7 +102,7 @@ def _finish(terms: dict, s: StepSettings, memory, cross_counts: bool) -> dict:
 def _cross_counts(s: StepSettings, memory) -> bool:
     return (not s.cross_gate) or memory.all_valid
 
-
+# %% ../nbs/05_step.ipynb #b082b6cf
 def four_pass_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | None, epoch: int = 0) -> dict:
     "The official step: up to four full forward passes; returns {'loss', 'loss_cls', 'loss_bg', ...}."
     act = s.active(epoch)
@@ -153,7 +153,7 @@ def _state_ok(st) -> bool:
         _WARNED.add('state')
     return ok
 
-
+# %% ../nbs/05_step.ipynb #15686fc3
 def optimised_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | None, epoch: int = 0) -> dict:
     "Shared-prefix, batched version of `four_pass_step` (same losses and gradients with drop path 0)."
     if not _can_optimise(net): return four_pass_step(net, x1, x2, y, s, memory, epoch)
@@ -230,6 +230,7 @@ class CTIStep(nn.Module):
         fn = optimised_step if self.impl == 'optimised' else four_pass_step
         return fn(self.net, x1, x2, y, self.settings, self.memory, epoch)
 
+# %% ../nbs/05_step.ipynb #449e0580
 def backward_and_step(loss, optimizer, scaler=None) -> None:
     "Backward of `loss` and one optimizer step, through the `GradScaler` when there is one (fp16)."
     if scaler is not None:
@@ -237,6 +238,7 @@ def backward_and_step(loss, optimizer, scaler=None) -> None:
     else:
         loss.backward(); optimizer.step()
 
+# %% ../nbs/05_step.ipynb #e97ff3b1
 def make_step(net, settings: StepSettings, impl: str = 'optimised', memory: ClassTokenMemory | None = None,
               epoch: int = 0, amp: str = 'off', optimizer=None) -> Callable:
     """A closure `run(x1, x2, y) -> dict` doing one step for benchmarks: forward (autocast under `amp`) + backward,
@@ -256,6 +258,7 @@ def make_step(net, settings: StepSettings, impl: str = 'optimised', memory: Clas
         return out
     return run
 
+# %% ../nbs/05_step.ipynb #9492f5aa
 def memory_for(net, settings: StepSettings) -> ClassTokenMemory:
     return ClassTokenMemory(net.num_classes, embed_dim_of(net), settings.memory_size)
 
