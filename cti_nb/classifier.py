@@ -76,13 +76,13 @@ def pretrain_transform(size: int, scale=(0.35, 1.0), randaug: str | None = 'rand
                                                     'img_mean': tuple(round(255 * m) for m in IMAGENET_MEAN)}))
     return T.Compose(ops + [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-
+# %% ../nbs/05b_classifier.ipynb #baea92dd
 def eval_transform():
     "Validation: the image as it is, normalised."
     import torchvision.transforms as T
     return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-
+# %% ../nbs/05b_classifier.ipynb #192af473
 class SynthInImages(torch.utils.data.Dataset):
     "Items (image (3,S,S), class index) of a synth-in split on disk."
     def __init__(self, root, split: str = 'train', transform=None):
@@ -96,7 +96,7 @@ class SynthInImages(torch.utils.data.Dataset):
         except (OSError, ValueError) as e: raise CTIError(f'{self.paths[i]}: unreadable image ({e})') from None
         return self.transform(img), int(self.labels[i])
 
-
+# %% ../nbs/05b_classifier.ipynb #a4a6e38d
 class OnlineSynthIn(torch.utils.data.Dataset):
     "`n` fresh synth-in images per epoch (set `.epoch`), drawn from (seed, 2, epoch, i) and JPEG-encoded like the files."
     def __init__(self, n: int, size: int = 80, seed: int = 0, transform=None):

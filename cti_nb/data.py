@@ -31,7 +31,7 @@ def save_mask_png(mask: np.ndarray, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp: im.save(tmp, format='PNG')
     return Path(path)
 
-
+# %% ../nbs/01_data.ipynb #42ca08d0
 def read_mask_png(path: str | os.PathLike, what: str = 'mask') -> np.ndarray:
     "A class-index PNG (palette or grey) as (H,W) uint8; one-line errors name the file and `what` it should be."
     path = Path(path)
@@ -44,7 +44,7 @@ def read_mask_png(path: str | os.PathLike, what: str = 'mask') -> np.ndarray:
     except (UnidentifiedImageError, OSError) as e:
         raise CTIError(f'{path}: unreadable {what} image ({type(e).__name__})') from None
 
-
+# %% ../nbs/01_data.ipynb #f1c0a58f
 def read_image(path: str | os.PathLike) -> np.ndarray:
     "An RGB image (H,W,3) uint8; a one-line error for a missing or corrupt file."
     path = Path(path)
@@ -62,7 +62,7 @@ def detect_layout(root: Path) -> str:
     if (root / 'train2014').is_dir() or (root / 'val2014').is_dir(): return 'coco'
     raise CTIError(f'{root}: neither a VOC root (JPEGImages/) nor a COCO root (train2014/ or val2014/)')
 
-
+# %% ../nbs/01_data.ipynb #6771ef07
 def read_id_list(path: str | os.PathLike) -> list[str]:
     "Ids of a list file: one per line (blank lines and # comments skipped); also the official `train_aug.txt` form."
     path = Path(path)
@@ -77,7 +77,7 @@ def read_id_list(path: str | os.PathLike) -> list[str]:
     if not ids: raise CTIError(f'{path}: empty list')
     return ids
 
-
+# %% ../nbs/01_data.ipynb #a01d45c7
 class SegDataset:
     "Images, masks and image-level labels of one split of a VOC- or COCO-layout root."
 
@@ -219,12 +219,12 @@ class SegDataset:
     def __repr__(self):
         return f'SegDataset({self.kind}, {self.root}, split={self.split!r}, {len(self)} images, {self.num_classes} classes)'
 
-
+# %% ../nbs/01_data.ipynb #86f4c5cb
 def load_dataset(root, split: str = 'train', kind: str = 'auto', skip_bad: bool = False, **kw) -> SegDataset:
     "A `SegDataset` of `root` (VOC or COCO layout, detected) for a named split or a list file."
     return SegDataset(root, split, kind, skip_bad, **kw)
 
-
+# %% ../nbs/01_data.ipynb #8c90e143
 def xml_classes(path: Path) -> list[str]:
     "Class names of the objects of a VOC annotation file."
     if not Path(path).is_file(): raise CTIError(f'{path}: annotation file not found')
@@ -251,7 +251,7 @@ def two_view_transforms(crop_size: int = 224, scale=(0.3, 1.2), scale2=(0.3, 1.2
     v2 = T.Compose([crop(scale2), T.RandomHorizontalFlip()] + extra + norm)
     return v1, v2
 
-
+# %% ../nbs/01_data.ipynb #4f35db75
 class TwoViewDataset:
     "Items (view1 (3,S,S), view2 (3,S,S), labels (C,)) for training."
     def __init__(self, ds: SegDataset, crop_size: int = 224, scale=(0.3, 1.2), scale2=(0.3, 1.2),
@@ -266,21 +266,21 @@ class TwoViewDataset:
         img = Image.fromarray(self.ds.image(i))
         return self.v1(img), self.v2(img), torch.from_numpy(self.ds.labels(i))
 
-
+# %% ../nbs/01_data.ipynb #bf7e9e89
 def to_tensor(image: np.ndarray):
     "An RGB uint8 image (H,W,3) as a normalised float tensor (3,H,W)."
     import torch
     t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
     return (t - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
 
-
+# %% ../nbs/01_data.ipynb #315c80fa
 def denormalize(t) -> np.ndarray:
     "A normalised tensor (3,H,W) back to an RGB uint8 image (H,W,3) for plotting."
     import torch
     x = t.detach().cpu().float() * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
     return (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
-
+# %% ../nbs/01_data.ipynb #03e018a1
 class InferenceDataset:
     "Items (full-size normalised image (3,H,W), labels (C,), id) for CAM inference (no resize, no crop)."
     def __init__(self, ds: SegDataset): self.ds = ds
@@ -324,7 +324,7 @@ def coco_to_masks(coco_root, split: str = 'train', annotations=None, progress: b
     save_json(labels, root / f'cls_labels_{split}.json')
     return {'images': len(ids), 'masks': str(out_dir)}
 
-
+# %% ../nbs/01_data.ipynb #0488ca59
 def coco_masks_cli(argv: list[str] | None = None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog='cti-nb coco-masks', description='Build VOC-style class masks and labels from COCO instances_*.json.')

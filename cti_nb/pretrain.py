@@ -95,10 +95,10 @@ class PretrainConfig(Config):
         if self.amp not in ('off', 'bf16'): bad('amp', 'expected off or bf16')
         return self
 
-
+# %% ../nbs/05b_pretrain.ipynb #5dc2fe52
 _RUNTIME = ('out', 'data_root', 'epochs', 'num_workers', 'device', 'progress', 'stop_after_steps', 'ckpt_every_steps')
 
-
+# %% ../nbs/05b_pretrain.ipynb #698a368d
 def get_pretrain_config(**overrides) -> PretrainConfig:
     "The shipped backbone's recipe with keyword overrides."
     return PretrainConfig().override(**overrides).check()
@@ -127,13 +127,13 @@ def _build(cfg: PretrainConfig, num_classes: int):
                 num_classes=num_classes)
     return net, mix, SoftTargetCrossEntropy()
 
-
+# %% ../nbs/05b_pretrain.ipynb #dd557475
 def _train_items(cfg: PretrainConfig):
     tf = pretrain_transform(cfg.img_size, cfg.scale, cfg.randaug)
     if cfg.online: return OnlineSynthIn(cfg.epoch_images, cfg.img_size, cfg.seed, tf)
     return SynthInImages(cfg.data_root, 'train', tf)
 
-
+# %% ../nbs/05b_pretrain.ipynb #225e206b
 def _resume_state(cfg: PretrainConfig, last: Path, resume: bool):
     "(config, saved state or None); refuses a resume whose recipe differs from the saved one."
     if not last.exists():
@@ -265,7 +265,7 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
     _plot_curve(steps, epochs, dest.with_name(dest.stem + '_curve.png'))
     return dest
 
-
+# %% ../nbs/05b_pretrain.ipynb #a9c90d13
 def _init_record(init: str) -> dict:
     "What a warm start continues from: the file's sha256 (exported backbones) and the steps and seconds behind it."
     p = Path(init)
@@ -281,7 +281,7 @@ def _init_record(init: str) -> dict:
             'steps': m.get('total_steps', m.get('steps', 0)),
             'wall_clock_s': m.get('total_wall_clock_s', m.get('wall_clock_s', 0))}
 
-
+# %% ../nbs/05b_pretrain.ipynb #776979d8
 def net_kwargs(net: ViTClassifier) -> dict:
     "The backbone part of a classifier's configuration (what a fine-tune must match)."
     D = net.cls_token.shape[-1]
@@ -290,7 +290,7 @@ def net_kwargs(net: ViTClassifier) -> dict:
             'conv_stem': {'': False, 'gn': True}.get(net.patch_embed.kind, net.patch_embed.kind),
             'grid': int(round((net.pos_embed.shape[1] - 1) ** 0.5))}
 
-
+# %% ../nbs/05b_pretrain.ipynb #1fc70c5b
 def _plot_curve(steps, epochs, path: Path) -> None:
     import matplotlib; import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -336,7 +336,7 @@ def _classifier_from(init: str) -> ViTClassifier:
     net.load_state_dict(sd)
     return net.eval()
 
-
+# %% ../nbs/05b_pretrain.ipynb #af7043e7
 def pretrain_cli(argv: list[str] | None = None) -> int:
     "`cti-nb pretrain`: pretrain the synth-in backbone, or (--eval-only) print a backbone's val top-1."
     p = argparse.ArgumentParser(prog='cti-nb pretrain', description='Pretrain the ImageNet analogue (a DeiT-layout '

@@ -30,7 +30,7 @@ CONTEXTS = ('water', 'rails')
 IN_SHAPES = ('ellipse', 'crescent', 'arrow', 'trapezoid', 'semicircle', 'tshape', 'lshape', 'bowtie')
 IN_TEXTURES = TEXTURES + ('concentric', 'solid')
 
-
+# %% ../nbs/02_synthetic.ipynb #42e359e5
 def class_table(kind: str) -> list[tuple[str, str]]:
     """(shape, texture) of every class: synth-voc 12 classes over 6 shapes x 4 textures, synth-coco 8 x 5 = 40,
     synth-in 8 other shapes x 7 textures = 56."""
@@ -43,11 +43,11 @@ def class_table(kind: str) -> list[tuple[str, str]]:
         return [(s, t) for t in IN_TEXTURES for s in IN_SHAPES]
     raise CTIError(f'kind={kind!r}: expected synth-voc, synth-coco or synth-in')
 
-
+# %% ../nbs/02_synthetic.ipynb #7191fd78
 def class_names(kind: str) -> tuple[str, ...]:
     return tuple(f'{t} {s}' for s, t in class_table(kind))
 
-
+# %% ../nbs/02_synthetic.ipynb #eb5eada0
 def default_structure(kind: str) -> dict:
     "Co-occurring pairs (A -> B) and context classes {context type: class} of a kind."
     if kind == 'synth-voc': return {'pairs': [(0, 1), (2, 3), (4, 5)], 'contexts': {1: 6, 2: 7}}
@@ -92,7 +92,7 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: fl
     else: raise CTIError(f'unknown shape {shape!r}')
     return m.astype(bool)
 
-
+# %% ../nbs/02_synthetic.ipynb #631946ed
 _LOCAL_POLYS = {
     'arrow': [[(-1, -.22), (.15, -.22), (.15, -.6), (1, 0), (.15, .6), (.15, .22), (-1, .22)]],
     'trapezoid': [[(-1, .6), (1, .6), (.45, -.6), (-.45, -.6)]],
@@ -101,7 +101,7 @@ _LOCAL_POLYS = {
     'bowtie': [[(-1, -.75), (0, -.12), (1, -.75), (1, .75), (0, .12), (-1, .75)]],
 }
 
-
+# %% ../nbs/02_synthetic.ipynb #c585a575
 def _texture(texture: str, yy, xx, angle: float, period: float, rng, centre=(0.0, 0.0)) -> np.ndarray:
     u = xx * np.cos(angle) + yy * np.sin(angle); v = -xx * np.sin(angle) + yy * np.cos(angle)
     w = 2 * np.pi / period
@@ -114,12 +114,12 @@ def _texture(texture: str, yy, xx, angle: float, period: float, rng, centre=(0.0
     if texture == 'solid': return np.ones(u.shape, bool)
     raise CTIError(f'unknown texture {texture!r}')
 
-
+# %% ../nbs/02_synthetic.ipynb #ea3a2842
 def _hsv_to_rgb(h, s, v) -> np.ndarray:
     px = np.uint8([[[int(h * 179) % 180, int(s * 255), int(v * 255)]]])
     return cv2.cvtColor(px, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
-
+# %% ../nbs/02_synthetic.ipynb #f89bb261
 def _background(rng, size: int) -> np.ndarray:
     "Low-frequency colour noise plus a few plain distractor shapes."
     small = rng.random((4, 4, 3)).astype(np.float32)
@@ -131,7 +131,7 @@ def _background(rng, size: int) -> np.ndarray:
         bg[m] = rng.uniform(40, 220, 3)
     return bg
 
-
+# %% ../nbs/02_synthetic.ipynb #63969f43
 def _context(kind_id: int, rng, size: int, img: np.ndarray, yy, xx) -> np.ndarray:
     "Draw context region `kind_id` (1 water band at the bottom, 2 rails band) into img; return its mask."
     if kind_id == 1:
@@ -203,7 +203,7 @@ def _oracle_cam(mask: np.ndarray, C: int, grid: int) -> np.ndarray:
     fractions = cv2.resize(onehot, (grid, grid), interpolation=cv2.INTER_AREA)
     return cv2.resize(fractions, (S, S), interpolation=cv2.INTER_LINEAR).argmax(-1).astype(np.uint8)
 
-
+# %% ../nbs/02_synthetic.ipynb #1e6417e1
 def _trivial_miou(masks, labels, C: int, size: int, grid: int | None = None) -> dict:
     """mIoU (%) of predicting all background, of a centred disc labelled with the first present class and, with
     `grid`, of the oracle CAM at that patch grid (what the grid itself allows)."""
@@ -225,7 +225,7 @@ def _trivial_miou(masks, labels, C: int, size: int, grid: int | None = None) -> 
         out[k] = round(float(100 * iou.mean()), 2)
     return out
 
-
+# %% ../nbs/02_synthetic.ipynb #ff13de3e
 def generate(kind: str = 'synth-voc', out='data/synth-voc', seed: int = 0, n_train: int = 3000, n_val: int = 500,
              size: int = 96, cooccur_rate: float = 0.7, context_rate: float = 0.8, context_noise: float = 0.03,
              max_classes: int = 2, ignore_border: int = 1, jpeg_quality: int = 95, progress: bool = True,
@@ -273,7 +273,7 @@ def generate(kind: str = 'synth-voc', out='data/synth-voc', seed: int = 0, n_tra
     if verbose: print(format_card(card))
     return root
 
-
+# %% ../nbs/02_synthetic.ipynb #a8b1f159
 def dataset_card(kind, names, structure, stats, size, config) -> dict:
     "Classes, pairs, contexts, measured rates, co-occurrence, foreground fraction and trivial predictors (train)."
     Y = np.stack(stats['labels']); C = len(names)
@@ -299,7 +299,7 @@ def dataset_card(kind, names, structure, stats, size, config) -> dict:
             'cooccurrence': co.round(4).tolist(), 'foreground_fraction': round(fg, 4),
             'trivial_mIoU': _trivial_miou(stats['masks'], stats['labels'], C, size, grid=size // 8)}
 
-
+# %% ../nbs/02_synthetic.ipynb #80817c09
 def format_card(card: dict) -> str:
     "The dataset card as text."
     m = card['measured']
@@ -322,7 +322,7 @@ def format_card(card: dict) -> str:
     if 'generation' in card: lines.append(f"  generated at {card['generation']['images_per_second']:.0f} images/s")
     return '\n'.join(lines)
 
-
+# %% ../nbs/02_synthetic.ipynb #25bc39fa
 def synth_cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog='cti-nb synth', description='Generate a synthetic data set: the WSSS benchmark '
                                 '(synth-voc in the VOC layout, synth-coco in the COCO layout) or synth-in, the '
@@ -372,7 +372,7 @@ def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
     ok, buf = cv2.imencode('.jpg', img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     return buf.tobytes()
 
-
+# %% ../nbs/02_synthetic.ipynb #06049f28
 def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, n_val: int = 2000, size: int = 64,
                       jpeg_quality: int = 95, progress: bool = True, verbose: bool = True) -> Path:
     "Write synth-in (images, one `image_id class_index` list per split, card) under `out`; returns the root."
@@ -400,7 +400,7 @@ def generate_synth_in(out='data/synth-in', seed: int = 0, n_train: int = 20000, 
                       f"{card['generation']['images_per_second']:.0f} images/s -> {root}")
     return root
 
-
+# %% ../nbs/02_synthetic.ipynb #6fecb35a
 def read_synth_in(root, split: str = 'train') -> tuple[list[Path], np.ndarray, list[str]]:
     "(image paths, class indices, class names) of one synth-in split; one-line errors for a bad root or list."
     root = Path(root)
