@@ -38,14 +38,13 @@ RELEASED_CHECKPOINTS: dict[str, dict] = {
                       'sha256': '901c2b0110a66f36479cdc592d8bf3346d6ab6736ccfcd4f34eabaf107b54e05'},
 }
 
-
+# %% ../nbs/03b_checkpoints.ipynb #6b792071
 def shipped_entry(src) -> tuple[str, dict] | None:
     "('backbone' | 'checkpoint', its entry) of a shipped name, else None."
     if not isinstance(src, str): return None
     if src in SHIPPED_BACKBONES: return 'backbone', SHIPPED_BACKBONES[src]
     if src in RELEASED_CHECKPOINTS: return 'checkpoint', RELEASED_CHECKPOINTS[src]
     return None
-
 
 # %% ../nbs/03b_checkpoints.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
@@ -55,7 +54,7 @@ def _unwrap_state_dict(obj) -> dict:
         raise CTIError('checkpoint: expected a dict of tensors (raw, under "model" or under "state_dict")')
     return {k[7:] if k.startswith('module.') else k: v for k, v in obj.items()}
 
-
+# %% ../nbs/03b_checkpoints.ipynb #f9282047
 def infer_config(sd: dict, num_heads: int | None = None) -> dict:
     """Model keyword arguments from the shapes of an official-layout state dict (CTI, or MCTformer-V2 when there is
     no tokenizer). `num_heads` cannot be read from shapes: unless given, 6 for D=384 (DeiT-S), 2 for D=64 (the
@@ -79,7 +78,7 @@ def infer_config(sd: dict, num_heads: int | None = None) -> dict:
                 mlp_ratio=sd['blocks.0.mlp.fc1.weight'].shape[0] / D, qkv_bias='blocks.0.attn.qkv.bias' in sd,
                 bg_token=bg, tokenizer=tokenizer, conv_stem=stem)
 
-
+# %% ../nbs/03b_checkpoints.ipynb #56c296d7
 def load_state_dict_strict(net: nn.Module, sd: dict) -> None:
     "Strict load with one clear error naming the first missing, unexpected or mis-shaped key."
     own = net.state_dict()
@@ -94,7 +93,7 @@ def load_state_dict_strict(net: nn.Module, sd: dict) -> None:
             raise CTIError(f'checkpoint: key {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}')
     net.load_state_dict(sd, strict=True)
 
-
+# %% ../nbs/03b_checkpoints.ipynb #f8d36980
 def recorded_num_heads(path, obj=None) -> int | None:
     "The heads a checkpoint file records: a trainer checkpoint's `config`, else the `model.json` of its run directory."
     if isinstance(obj, dict) and isinstance(obj.get('config'), dict) and obj['config'].get('num_heads'):
@@ -103,7 +102,7 @@ def recorded_num_heads(path, obj=None) -> int | None:
         if mj.is_file(): return json.loads(mj.read_text()).get('kwargs', {}).get('num_heads')
     return None
 
-
+# %% ../nbs/03b_checkpoints.ipynb #517cd208
 def load_official(path_or_state_dict, num_heads: int | None = None, **overrides) -> CTIModel:
     """A network in eval mode from an official CTI or MCTformer-V2 checkpoint (file or state dict), loaded strictly;
     the heads are `num_heads`, else those the file records (`recorded_num_heads`), else guessed (`infer_config`).
@@ -131,7 +130,7 @@ def resolve_backbone_file(src) -> Path:
                        f'{", ".join(RELEASED_CHECKPOINTS) or "none"})')
     return p
 
-
+# %% ../nbs/03b_checkpoints.ipynb #942ed3c5
 def file_sha256(path: Path) -> str:
     "The sha256 of a file (hex), read in 1 MiB chunks."
     import hashlib
@@ -140,7 +139,7 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
-
+# %% ../nbs/03b_checkpoints.ipynb #2d9a366b
 def verified_file(src) -> Path:
     "`resolve_backbone_file`; for a shipped name the file must exist and match its pinned sha256."
     f = resolve_backbone_file(src)
@@ -152,7 +151,7 @@ def verified_file(src) -> Path:
                                        f'{kind} {src!r} (altered or truncated file)')
     return f
 
-
+# %% ../nbs/03b_checkpoints.ipynb #ecefe336
 def load_backbone_state_dict(src) -> dict:
     "The state dict behind a shipped name (hash verified), a .safetensors file or a torch checkpoint."
     f = verified_file(src)
@@ -204,7 +203,7 @@ def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token:
                                f'{tuple(own[k].shape)} (build the network with the DeiT configuration)')
     return out
 
-
+# %% ../nbs/03b_checkpoints.ipynb #1339e6d8
 def cti_to_deit_state_dict(sd: dict) -> dict:
     """The DeiT layout of one of our (or an official CTI / MCTformer-V2) state dicts, so that a pretraining run can be
     the `init` of a fine-tune exactly like DeiT's ImageNet weights: backbone tensors as they are, one class token and
@@ -224,7 +223,7 @@ def cti_to_deit_state_dict(sd: dict) -> dict:
             sd['pos_embed'][:, P:]
     return {**out, 'cls_token': cls, 'pos_embed': torch.cat([pos_cls, pos_pat], 1)}
 
-
+# %% ../nbs/03b_checkpoints.ipynb #96ce1dc0
 def _is_deit_layout(sd: dict) -> bool:
     return 'pos_embed_pat' not in sd and 'bg_token' not in sd and sd.get('cls_token', torch.zeros(1, 1, 1)).shape[1] == 1
 
@@ -264,7 +263,7 @@ def export_checkpoint(run_dir, out_file, note: dict | None = None) -> Path:
     with atomic_path(out_file) as tmp: save_file(sd, str(tmp), metadata={'cti_nb': json.dumps(meta, sort_keys=True)})
     return Path(out_file)
 
-
+# %% ../nbs/03b_checkpoints.ipynb #ffcad723
 def released_info(name_or_file) -> dict:
     "The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file."
     from safetensors import safe_open
@@ -276,7 +275,7 @@ def released_info(name_or_file) -> dict:
     if 'cti_nb' not in meta: raise CTIError(f'{f}: no cti_nb metadata; expected a file written by export_checkpoint')
     return json.loads(meta['cti_nb'])
 
-
+# %% ../nbs/03b_checkpoints.ipynb #0dafa3c8
 def load_released(name_or_file, device: str = 'cpu') -> CTIModel:
     "The network of a released checkpoint (by name, hash verified) or of an exported file, in eval mode."
     f = verified_file(name_or_file)                      # hashed once; metadata and tensors are read from the path

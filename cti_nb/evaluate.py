@@ -79,13 +79,12 @@ class FailureModes:
         "The context mask of image `iid` (None without context classes)."
         return read_mask_png(Path(self.context_dir) / f'{iid}.png', 'context') if self.context_classes else None
 
-
+# %% ../nbs/07a_evaluate.ipynb #732e18ba
 def _failures(failures) -> FailureModes:
     if failures is None: return FailureModes()
     if not isinstance(failures, FailureModes):
         raise CTIError(f'failures: expected a FailureModes (or None), got {type(failures).__name__}')
     return failures
-
 
 # %% ../nbs/07a_evaluate.ipynb #9281d5bb
 def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: int = 21, *, split: str = 'custom',
@@ -120,7 +119,7 @@ def evaluate_cams(cam_dir, gt_dir, ids: Sequence[str], thresholds, num_classes: 
         if k in m: extra[k] = m[k]
     return EvalResult(make_label('seed', split, post, t), m, meter.n_images, num_classes, curve, f.class_names, extra)
 
-
+# %% ../nbs/07a_evaluate.ipynb #bd5e48eb
 def evaluate_masks(pred_dir, gt_dir, ids: Sequence[str], num_classes: int = 21, *, stage: str = 'pseudo',
                    split: str = 'custom', post: str = 'none', pred_name: str = '{id}.png', gt_name: str = '{id}.png',
                    ignore_index: int | None = IGNORE_INDEX, failures: FailureModes | None = None, workers: int = 4,
@@ -161,7 +160,7 @@ def cams_to_mask(cams, classes, threshold: float, band: tuple[float, float] | No
         mask[(s > np.float32(lo)) & (s <= np.float32(hi))] = IGNORE_INDEX
     return mask
 
-
+# %% ../nbs/07a_evaluate.ipynb #b7289629
 def densecrf():
     try:
         import pydensecrf.densecrf as dcrf
@@ -171,7 +170,7 @@ def densecrf():
                        '(builds from source; needs a C++ compiler)') from None
     return dcrf, unary_from_softmax
 
-
+# %% ../nbs/07a_evaluate.ipynb #cd600d62
 def crf_mask(image, cams, classes, alpha: float = 10, n_iter: int = 10) -> np.ndarray:
     """Dense-CRF label (official `tools/imutils.py::_crf_with_alpha`): BG score (1 - max cam)^alpha, unary -log p,
     Gaussian + bilateral pairwise, argmax."""
@@ -242,7 +241,7 @@ def evaluation_threshold(result_json) -> tuple[float, str]:
     except (KeyError, TypeError, ValueError, json.JSONDecodeError):
         raise CTIError(f'{f}: expected the JSON of `cti-nb evaluate --cams` with label.threshold') from None
 
-
+# %% ../nbs/07a_evaluate.ipynb #8a61399f
 def _eval_parser():
     p = argparse.ArgumentParser(prog='cti-nb evaluate', description='Seed threshold sweep or evaluation of PNG masks.')
     src = p.add_mutually_exclusive_group(required=True)
@@ -270,7 +269,7 @@ def _eval_parser():
                    help='no progress bar and no per-threshold lines (the curve is still in --out)')
     return p
 
-
+# %% ../nbs/07a_evaluate.ipynb #2719312e
 def evaluate_cli(argv: list[str] | None = None) -> int:
     "`cti-nb evaluate`: threshold sweep of seed CAMs or evaluation of PNG masks, every number labelled."
     a = _eval_parser().parse_args(argv)
@@ -301,7 +300,7 @@ def evaluate_cli(argv: list[str] | None = None) -> int:
     if a.out: print(f'wrote {r.save(a.out)}')
     return 0
 
-
+# %% ../nbs/07a_evaluate.ipynb #5616a133
 def pseudo_labels_cli(argv: list[str] | None = None) -> int:
     "`cti-nb pseudo-labels`: palette PNG pseudo labels from CAM files (threshold, band, optional dense CRF)."
     p = argparse.ArgumentParser(prog='cti-nb pseudo-labels', description='Palette PNG pseudo labels from seed CAMs.')

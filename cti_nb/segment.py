@@ -35,7 +35,7 @@ class ASPP(nn.Module):
         for c in self.convs: nn.init.normal_(c.weight, std=0.01); nn.init.zeros_(c.bias)
     def forward(self, x): return sum(c(x) for c in self.convs)
 
-
+# %% ../nbs/08_segment.ipynb #4732815c
 def _conv_bn(cin, cout, stride=1, dilation=1):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, dilation, dilation, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
@@ -55,7 +55,7 @@ class SmallBackbone(nn.Module):
         for r in self.res: x = x + r(x)
         return x
 
-
+# %% ../nbs/08_segment.ipynb #6a2db6d2
 class DeepLabV2(nn.Module):
     "DeepLab-V2: dilated ResNet-101 (or the small CPU backbone) + ASPP; logits upsampled to the input size."
     def __init__(self, num_classes: int, backbone: str = 'resnet101', rates=(6, 12, 18, 24), width: int = 32):
@@ -80,7 +80,7 @@ class DeepLabV2(nn.Module):
         return [{'params': list(self.backbone.parameters()), 'lr': lr, 'weight_decay': weight_decay},
                 {'params': list(self.classifier.parameters()), 'lr': head_mult * lr, 'weight_decay': weight_decay}]
 
-
+# %% ../nbs/08_segment.ipynb #6b28033a
 def init_backbone(net: DeepLabV2, path) -> str:
     "Load a local torchvision ResNet state dict into the backbone (classifier keys ignored). Returns a description."
     sd = load_torch(path)
@@ -194,7 +194,7 @@ class SegConfig(Config):
     progress: bool = True
     stop_after: int = 0
 
-
+# %% ../nbs/08_segment.ipynb #2bb52b41
 SEG_PRESETS = {
     'voc': dict(backbone='resnet101', rates=(6, 12, 18, 24), iterations=20000, lr=2.5e-4, crop=321, ckpt_every=1000,
                 num_workers=4),
@@ -209,12 +209,12 @@ def seg_config(preset: str = 'synth', **kw) -> SegConfig:
     if preset not in SEG_PRESETS: raise CTIError(f'segmentation preset {preset!r}: expected one of {", ".join(SEG_PRESETS)}')
     return SegConfig(preset=preset, **SEG_PRESETS[preset]).override(**kw)
 
-
+# %% ../nbs/08_segment.ipynb #8f997e5d
 def poly_lr(base: float, it: int, total: int, power: float = 0.9) -> float:
     "Polynomial decay: base * (1 - it/total)^power."
     return base * (1 - min(it, total) / total) ** power
 
-
+# %% ../nbs/08_segment.ipynb #a88c78b3
 def _build(cfg: SegConfig, num_classes: int) -> DeepLabV2:
     return DeepLabV2(num_classes, cfg.backbone, cfg.rates, cfg.width)
 
@@ -226,7 +226,7 @@ def make_optimizer(net: DeepLabV2, cfg: SegConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == 'adamw': return torch.optim.AdamW(groups, lr=cfg.lr)
     raise CTIError(f'optimizer={cfg.optimizer!r}: expected sgd or adamw')
 
-
+# %% ../nbs/08_segment.ipynb #f55a1f33
 def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     "Train DeepLab-V2 on the labels of `config.labels`; returns the run directory (model.pth, seg.json, log.jsonl)."
     from cti_nb.step import backward_and_step
@@ -287,7 +287,7 @@ def train_segmenter(config: SegConfig | dict, resume: bool = False) -> Path:
     save(final=it >= cfg.iterations)
     return out
 
-
+# %% ../nbs/08_segment.ipynb #06c8982b
 def load_segmenter(run_dir, device: str | None = None) -> DeepLabV2:
     "The trained segmenter of a run directory, in eval mode."
     run = Path(run_dir)
@@ -317,7 +317,7 @@ def predict_probs(net: DeepLabV2, image: np.ndarray, scales=(1.0,), flip: bool =
                 total = total + F.interpolate(p, size=(H, W), mode='bilinear', align_corners=False); n += 1
     return (total / n)[0].cpu().numpy()
 
-
+# %% ../nbs/08_segment.ipynb #0c08dfb0
 def crf_refine(image: np.ndarray, probs: np.ndarray, n_iter: int = 10) -> np.ndarray:
     "Dense-CRF labels from class probabilities (the pairwise terms of official `tools/imutils.py::crf_inference`)."
     from cti_nb.evaluate import densecrf
@@ -329,7 +329,7 @@ def crf_refine(image: np.ndarray, probs: np.ndarray, n_iter: int = 10) -> np.nda
     d.addPairwiseBilateral(sxy=80, srgb=13, rgbim=np.ascontiguousarray(image), compat=10)
     return np.argmax(np.array(d.inference(n_iter)).reshape(K, H, W), 0).astype(np.uint8)
 
-
+# %% ../nbs/08_segment.ipynb #22c6804a
 def predict(run_dir, data_root, split: str = 'val', out=None, scales=(1.0,), flip: bool = True, crf: bool = False,
             progress: bool = True, amp: str = 'off') -> Path:
     "Write palette PNG predictions `<id>.png` of a split into `out` (default RUN/preds_<split>)."

@@ -38,7 +38,7 @@ def _run_to_lock(args: dict) -> str | None:
     out = cfg.out if isinstance(cfg, TrainConfig) else (cfg or {}).get('out')
     return out if out and is_main_process() else None
 
-
+# %% ../nbs/05a_train.ipynb #5abd0005
 def _config_changes(saved: TrainConfig, new: TrainConfig, ignore=()) -> list[str]:
     "`key=requested (the run has saved)` for every setting but `ignore` in which `new` differs from `saved`."
     a, b = saved.to_dict(), new.to_dict()
@@ -77,7 +77,7 @@ def _checkpoint(step_mod, opt, sched, scaler, cfg: TrainConfig, epoch: int, it: 
             'position': {'epoch': epoch, 'iter': it, 'global_step': global_step},
             'config': cfg.to_dict(), 'extra': extra}
 
-
+# %% ../nbs/05a_train.ipynb #036d0a11
 class Trainer:
     """The pieces of one run, built from `cfg` or restored from the checkpoint `state`: the data order, the network
     and its step, optimiser, schedule, memory, position (`epoch0`, `it0`, `gstep`) and the open log."""
@@ -188,7 +188,7 @@ def _losses_so_far(t: Trainer, epoch: int) -> tuple[dict, int]:
                 n += 1
     return sums, n
 
-
+# %% ../nbs/05a_train.ipynb #91170342
 def train_step(t: Trainer, x1, x2, y, epoch: int) -> tuple[dict, dict]:
     "One optimiser step on a batch; (the step's output, its losses averaged over the ranks)."
     x1, x2, y = (v.to(t.device, non_blocking=True) for v in (x1, x2, y))
@@ -202,7 +202,7 @@ def train_step(t: Trainer, x1, x2, y, epoch: int) -> tuple[dict, dict]:
     vals['cross_on'] = float(out['cross_on'])
     return out, mean_over_ranks(vals, t.device)
 
-
+# %% ../nbs/05a_train.ipynb #52a6ddf9
 def log_step(t: Trainer, out: dict, vals: dict, epoch: int, it: int, bar) -> None:
     "A `step` line in log.jsonl (every `log_every` steps and at the epoch's end) and the progress bar's losses."
     rec = {'type': 'step', 'step': t.gstep, 'epoch': epoch, 'iter': it, **vals, 'cross_on': bool(vals['cross_on']),
@@ -213,7 +213,7 @@ def log_step(t: Trainer, out: dict, vals: dict, epoch: int, it: int, bar) -> Non
     bar.set_postfix({k.replace('loss_', ''): f'{vals[k]:.4f}' for k in _LOSS_ORDER if k in vals}, refresh=False)
     bar.update(1)
 
-
+# %% ../nbs/05a_train.ipynb #5d93dfe2
 def run_epoch(t: Trainer, epoch: int, flag: StopFlag) -> tuple[dict, int] | None:
     """The steps of `epoch` (from the checkpoint's step when resumed mid-epoch); the sums and count of the logged
     losses, or None when a stop was asked for (after `last.pth` is written)."""
@@ -263,7 +263,7 @@ def _seed_eval(t: Trainer, epoch: int) -> dict | None:
         obj = [t.extra]; d.broadcast_object_list(obj, src=0); t.extra = obj[0]
     return ev
 
-
+# %% ../nbs/05a_train.ipynb #69515297
 def end_epoch(t: Trainer, epoch: int, sums: dict, n: int) -> None:
     "After an epoch: the epoch-wise schedule, the optional seed evaluation, the `epoch` log line, `last.pth`."
     cfg = t.cfg
