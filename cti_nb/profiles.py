@@ -74,7 +74,7 @@ class Profile(Config):
     cell_timeout: int = 900
     gates: dict = dataclasses.field(default_factory=dict)
 
-
+# %% ../nbs/09c_profiles.ipynb #23880116
 PROFILES = {
     'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
     'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80,
@@ -98,7 +98,7 @@ def get_profile(name: str) -> Profile:
 def settings_hash(settings: dict) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
-
+# %% ../nbs/09c_profiles.ipynb #9f494ed0
 def cached_stage(folder: Path, settings: dict, force: bool) -> dict | None:
     marker = Path(folder) / 'done.json'
     if force or not marker.is_file(): return None
@@ -117,7 +117,7 @@ def mark_done(folder: Path, settings: dict, record: dict) -> dict:
     save_json(rec, Path(folder) / 'done.json')
     return rec
 
-
+# %% ../nbs/09c_profiles.ipynb #15c19b69
 def prepare_stage(folder, settings: dict, force: bool, keep_old: bool = False) -> bool:
     """Ready `folder` for a stage that is not cached; True = resume the interrupted attempt with the same settings.
     Other contents are deleted, or renamed to `<folder>.replaced-<time>` with `keep_old`."""
@@ -133,7 +133,7 @@ def prepare_stage(folder, settings: dict, force: bool, keep_old: bool = False) -
     save_json({'settings': settings, 'settings_hash': h}, marker)
     return False
 
-
+# %% ../nbs/09c_profiles.ipynb #76014d07
 class Stage:
     "Context manager timing a stage and collecting its wall-clock into the manifest."
     def __init__(self, log: dict, name: str): self.log, self.name = log, name

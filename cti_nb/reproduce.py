@@ -32,13 +32,13 @@ def _call(cli, args: list) -> None:
     rc = cli(args)
     if rc: raise CTIError(f'command failed with exit code {rc}: {cli.__name__} {" ".join(args)}')
 
-
+# %% ../nbs/09c_reproduce.ipynb #6a5c4b1d
 def _write_list(path: Path, ids) -> Path:
     from cti_nb.core import atomic_path
     with atomic_path(path) as tmp: tmp.write_text(''.join(f'{i}\n' for i in ids))
     return path
 
-
+# %% ../nbs/09c_reproduce.ipynb #db0c7b34
 def _layout(root: Path, split: str) -> dict:
     "ids, ground-truth folder and file pattern, image folder and pattern of a split (VOC or COCO layout)."
     from cti_nb.data import load_dataset
@@ -48,7 +48,7 @@ def _layout(root: Path, split: str) -> dict:
     return {'ids': list(ds.ids), 'num_classes': ds.num_classes + 1, 'gt_dir': gt.parent,
             'gt_name': gt.name.replace(i0, '{id}'), 'image_dir': img.parent, 'image_name': img.name.replace(i0, '{id}')}
 
-
+# %% ../nbs/09c_reproduce.ipynb #5f61103e
 def _metric(result_json: Path, dataset: str, **label) -> dict:
     "A metric record from an `cti-nb evaluate --out` file, with the dataset, model and seed added to its label."
     r = json.loads(Path(result_json).read_text())
@@ -72,6 +72,7 @@ def _synth_data(root: Path, force: bool, **settings) -> str:
         mark_done(root, settings, {})
     return str(Path(root).resolve())
 
+# %% ../nbs/09c_reproduce.ipynb #4cabfe9e
 def stage_data(prof: Profile, work: Path, force: bool) -> dict:
     roots = {}
     for ds, n_train, n_val in (('synth-voc', prof.voc_train, prof.voc_val),
@@ -100,6 +101,7 @@ def _train_job(run: Path, settings: dict, args: list, force: bool) -> tuple | No
     resume = prepare_stage(run, settings, force, keep_old=True) and (run / 'checkpoints' / 'last.pth').is_file()
     return run, settings, args + (['--resume'] if resume else [])
 
+# %% ../nbs/09c_reproduce.ipynb #c4637738
 PRETRAIN_SEED = 100   # the pretraining run's seed: apart from the fine-tune seeds (0, 1, 2, ...)
 
 def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir: Path | None = None) -> dict:
@@ -125,11 +127,13 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
     _run_todo(todo, prof.jobs)
     return init
 
+# %% ../nbs/09c_reproduce.ipynb #a40a739f
 def _backbone_hash(init) -> str | None:
     "The pinned sha256 of a shipped backbone name (part of a fine-tune's cache settings), else None."
     from cti_nb.checkpoints import SHIPPED_BACKBONES
     return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
+# %% ../nbs/09c_reproduce.ipynb #d1a28ffb
 # steps/s of the synth-voc fine-tune step by variant (bench/bench_finetune_steps.py: 1.97, 1.74, 1.44, 1.28), inverted
 _RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 1.13, 'intra': 1.37, 'cti': 1.54}
 
@@ -140,6 +144,7 @@ def _expected_cost(prof: Profile, settings: dict) -> float:
     n = prof.voc_train if settings['dataset'] == 'synth-voc' else prof.coco_train
     return _RELATIVE_STEP_COST.get(settings['variant'], 1.0) * n * epochs
 
+# %% ../nbs/09c_reproduce.ipynb #27de831c
 def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
     "Every (dataset, variant, seed) run; with `init` {dataset: pretraining run} each fine-tune starts from it."
     from cti_nb.presets import PRESETS
@@ -164,6 +169,7 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
     _run_todo(todo, prof.jobs)
     return runs
 
+# %% ../nbs/09c_reproduce.ipynb #cb0edf2c
 def _train_parallel(todo: list, jobs: int) -> None:
     """Run `cti-nb train` for each (run, settings, args) in `jobs` subprocesses at a time, cores/jobs threads each;
     output goes to `<run>/train.log`. A failed run stops the stage with its log's path (finished runs are kept)."""
@@ -200,6 +206,7 @@ def _cam_recipes(prof: Profile) -> list:
 def _recipe_suffix(affinity_layers: int | None) -> str:
     return '' if affinity_layers is None else f'_aff{affinity_layers}'
 
+# %% ../nbs/09c_reproduce.ipynb #16a667d0
 def _make_cams(run: Path, root, ids: list, n: int, cam_dir: Path, recipe: int | None, force: bool,
                split: str = 'train') -> None:
     """`cti-nb cams` of a run over `ids` (['--list', FILE] or ['--split', NAME]) with a recipe (None official, k the
@@ -215,14 +222,14 @@ def _make_cams(run: Path, root, ids: list, n: int, cam_dir: Path, recipe: int | 
                      '--quiet'] + extra)
     mark_done(cam_dir, settings, {})
 
-
+# %% ../nbs/09c_reproduce.ipynb #e4a84f1c
 def _eval_args(root, lay: dict) -> list:
     "The `cti-nb evaluate` arguments of a split's ground truth (and of the dataset card's failure modes)."
     card = Path(root) / 'synth_card.json'
     args = ['--gt', lay['gt_dir'], '--gt-name', lay['gt_name'], '--num-classes', lay['num_classes'], '--quiet']
     return args + (['--card', card] if card.is_file() else [])
 
-
+# %% ../nbs/09c_reproduce.ipynb #3b00cbaf
 def _heldout_seed_eval(prof: Profile, work: Path, ds: str, root, run: Path, recipe: int | None, cam_dir: Path,
                        eval_list: Path, split_name: str, common: list, force: bool, timings: dict) -> Path:
     """The WSOL protocol (clovaai/wsolevaluation) beside the field's habit: the best threshold of the val split's CAMs,
@@ -241,7 +248,7 @@ def _heldout_seed_eval(prof: Profile, work: Path, ds: str, root, run: Path, reci
                              split_name, '--out', held_json] + common)
     return held_json
 
-
+# %% ../nbs/09c_reproduce.ipynb #8003b90d
 def stage_cams_eval_pseudo(prof: Profile, work: Path, roots: dict, runs: dict, force: bool, timings: dict):
     """Seed CAMs of the train split for each recipe, their threshold sweep on the seed-evaluation list, pseudo labels
     (from the profile's `pseudo_affinity` recipe) and their mIoU."""
@@ -340,6 +347,7 @@ def figure_notebooks(nb_dir: str | os.PathLike | None = None) -> list[Path]:
     raise CTIError(f'no figure notebooks found in {" or ".join(map(str, cands))}; run from the repository root '
                    'or pass --notebooks DIR')
 
+# %% ../nbs/09c_reproduce.ipynb #5c5412dd
 def _execute_figure_notebook(nb: str, dest: str, params: dict, timeout: int, log_output: bool) -> str | None:
     "papermill one figure notebook; None, or `ename: evalue` of the cell that failed (runs in a worker process)."
     import papermill as pm
@@ -350,6 +358,7 @@ def _execute_figure_notebook(nb: str, dest: str, params: dict, timeout: int, log
         return f'{e.ename}: {e.evalue}'
     return None
 
+# %% ../nbs/09c_reproduce.ipynb #45e8b8d7
 def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=None) -> list[str]:
     """Execute the figure notebooks with the profile's parameters, `prof.jobs` kernels at a time (each notebook's
     kernel start and imports dominate at the synthetic sizes); the executed copies go to `out_dir/notebooks/`."""
@@ -376,12 +385,14 @@ def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=Non
             print(f'--- papermill {nb.name} -> {dest} done', flush=True)
     return [str(dest) for _, dest, _ in todo]
 
+# %% ../nbs/09c_reproduce.ipynb #15cda1c8
 def regime_cards(roots: dict, runs: dict, n_images: int = 64) -> dict:
     "The regime card (06a_regime) of every trained model on its dataset's val images: {dataset: {model-seed: card}}."
     from cti_nb.regime import run_regime_card
     return {ds: {f'{v}-s{s}': run_regime_card(r, roots[ds], n_images) for v, by_seed in by_v.items()
                  for s, r in by_seed.items()} for ds, by_v in runs.items()}
 
+# %% ../nbs/09c_reproduce.ipynb #941dcf64
 @locked(work_folder)
 def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
               work: str | os.PathLike = 'runs/reproduce', force: bool = False, notebooks=None,

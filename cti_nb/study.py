@@ -32,13 +32,13 @@ TABLE_COLUMNS = SEED_COLUMNS + (('pseudo', 'mIoU', 'pseudo-label mIoU'), ('seg',
                                 ('seed', 'spill', 'spill'), ('seed', 'context_fp', 'context FP'),
                                 ('seed', 'spill_mass', 'spill mass'), ('seed', 'context_mass', 'context mass'))
 
-
+# %% ../nbs/09a_study.ipynb #69adb53b
 def _mean_sd(values):
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if len(v) == 0: return None, None, 0
     return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None), len(v)
 
-
+# %% ../nbs/09a_study.ipynb #e23d062b
 def _columns(metrics: list[dict]) -> list[tuple]:
     "TABLE_COLUMNS of the official CAMs, with the SEED_COLUMNS repeated for every other CAM recipe in the records."
     recipes = sorted({m['label'].get('cams') for m in metrics if m['label']['stage'] == 'seed'} - {None, 'official'})
@@ -46,7 +46,7 @@ def _columns(metrics: list[dict]) -> list[tuple]:
     extra = [(stage, metric, f'{col} ({r})', r) for r in recipes for stage, metric, col in SEED_COLUMNS]
     return cols[:len(SEED_COLUMNS)] + extra + cols[len(SEED_COLUMNS):]
 
-
+# %% ../nbs/09a_study.ipynb #08657075
 def summarize_metrics(metrics: list[dict]) -> list[dict]:
     """Rows {dataset, model, <column>: (mean, sd, n)} aggregated over seeds; seed-stage columns (`seed`,
     `seed_heldout`) use the official CAM recipe unless the column names another one."""
@@ -67,7 +67,7 @@ def summarize_metrics(metrics: list[dict]) -> list[dict]:
         out.append(row)
     return out
 
-
+# %% ../nbs/09a_study.ipynb #6efe2f11
 def results_markdown(metrics: list[dict]) -> str:
     "A markdown table of `summarize_metrics`: mean ± sd (n seeds)."
     def cell(v):
@@ -93,7 +93,7 @@ def metric_values(metrics: list[dict], dataset: str, model: str, stage: str = 's
         if m.get(metric) is not None: out[lab.get('seed')] = float(m[metric])
     return out
 
-
+# %% ../nbs/09a_study.ipynb #f6449647
 def claim_verdict(a, b, direction: int = 1, min_diff: float = 0.0) -> dict:
     """Compare per-seed values `a` (claimed better) with `b`: `direction` +1 when higher is better, -1 when lower is.
     Returns means, sds, d (in the claimed direction), pooled sd and `reproduced` (d > 2 s_p and d >= min_diff;
@@ -115,7 +115,7 @@ def label_prior_loss(labels: np.ndarray) -> float:
     p = np.clip(labels.mean(0), 1e-6, 1 - 1e-6)
     return float(-(p * np.log(p) + (1 - p) * np.log(1 - p)).mean())
 
-
+# %% ../nbs/09a_study.ipynb #8093bda2
 @torch.no_grad()
 def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> dict:
     "Val mAP of a run's class-token logits, its final classification loss and that loss over the label prior."
@@ -138,12 +138,12 @@ def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> 
     return {'val_mAP': round(float(np.mean(aps)), 4), 'final_cls_loss': round(final, 4),
             'label_prior_loss': round(prior, 4), 'cls_loss_ratio': round(final / prior, 4)}
 
-
+# %% ../nbs/09a_study.ipynb #3a925fc2
 def _gate(value, threshold, higher: bool = True) -> dict:
     ok = None if threshold is None else bool(value >= threshold if higher else value <= threshold)
     return {'value': value, 'threshold': threshold, 'passed': ok}
 
-
+# %% ../nbs/09a_study.ipynb #59a6a651
 def training_gates(thresholds: dict, roots: dict, runs: dict, metrics: list[dict]) -> dict:
     "Every gate of a profile, measured: {dataset: {model-seed: {gate: {value, threshold, passed}}}, 'all_passed': ...}."
     g, out = thresholds, {}
@@ -169,7 +169,7 @@ def training_gates(thresholds: dict, roots: dict, runs: dict, metrics: list[dict
     out['all_passed'] = all(verdicts) if verdicts else None
     return out
 
-
+# %% ../nbs/09a_study.ipynb #c9b9b84a
 def gates_markdown(gates: dict) -> str:
     "The gates as a table: one row per model and gate."
     rows = ['| dataset | model | gate | measured | threshold | passed |', '|---|---|---|---|---|---|']
@@ -198,14 +198,14 @@ def _metric_fields(rec: dict) -> dict:
         else: out[k] = v
     return out
 
-
+# %% ../nbs/09a_study.ipynb #5d94e395
 def _same(x, y, tolerance: float) -> bool:
     num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     if num(x) and num(y):
         return x == y or abs(x - y) <= tolerance or (np.isnan(x) and np.isnan(y))
     return x == y
 
-
+# %% ../nbs/09a_study.ipynb #87445b30
 def metric_drift(new: list[dict], reference: list[dict], tolerance: float = 0.0) -> tuple[list[str], int]:
     "(one line per difference, number of fields compared) between two lists of metric records matched by label."
     a, b = ({_metric_id(r): _metric_fields(r) for r in recs} for recs in (new, reference))
@@ -226,7 +226,7 @@ def _manifest_file(path) -> Path:
     p = Path(path)
     return p / 'manifest.json' if p.is_dir() or not p.suffix else p
 
-
+# %% ../nbs/09a_study.ipynb #63ccb2da
 def compare_manifests(new, reference, tolerance: float = 0.0, out=print) -> list[str]:
     """Print every metric difference between two manifests (files, or profile folders holding `manifest.json`), after
     the commit and environment of each; returns the difference lines (empty = the same numbers)."""
@@ -254,7 +254,7 @@ def last_third(per_block) -> float:
     per_block = list(per_block)
     return float(np.mean(per_block[len(per_block) - max(1, len(per_block) // 3):]))
 
-
+# %% ../nbs/09a_study.ipynb #850ad308
 def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.0, unit: str = 'pts',
            dead: str | None = None) -> dict:
     "One row; `dead` (a failed regime-card gate) makes the verdict 'not testable' and keeps the numbers."
@@ -263,7 +263,7 @@ def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.
     verdict = {True: 'reproduced', False: 'not reproduced', None: 'n/a (one seed)'}[r['reproduced']]
     return {'claim': text, **r, 'unit': unit, 'verdict': f'not testable: {dead}' if dead else verdict}
 
-
+# %% ../nbs/09a_study.ipynb #08ade600
 # the regime-card gates (06a_regime) a claim relies on: per seed-CAM recipe, and per mechanism a variant adds
 RECIPE_GATES = {'official': ('affinity_not_rank_one', 'affinity_groups_like_with_like', 'refined_maps_class_specific')}
 MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
@@ -279,7 +279,7 @@ def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
                 if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
     return None
 
-
+# %% ../nbs/09a_study.ipynb #748afddc
 def study_claims(metrics: list[dict], token_similarity: dict | None = None, cards: dict | None = None) -> list[dict]:
     """The study's claims table: rows {claim, means, sds, d, pooled_sd, reproduced, unit, verdict} from the metric
     records and {variant: {seed: per-block class-token cosine}} (synth-voc val); with the regime `cards` of the
@@ -341,7 +341,7 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None, card
                            unit='cos', dead=dead_gate(cards, 'synth-voc', ('cti',), ('tokens_vary',))))
     return rows
 
-
+# %% ../nbs/09a_study.ipynb #01fbc51c
 def claims_markdown(rows: list[dict], profile: str) -> str:
     "The claims table as the text of `study.md`."
     def fmt(x, sd=None, digits=1):
@@ -359,7 +359,7 @@ def claims_markdown(rows: list[dict], profile: str) -> str:
     return (f'Reproduction study, profile `{profile}` — synthetic benchmark, not VOC/COCO. Rule: reproduced only if '
             f'd > 2 × pooled across-seed sd.\n\n' + '\n'.join(lines) + '\n')
 
-
+# %% ../nbs/09a_study.ipynb #4989ed4c
 def rerender_claims(out_dir: str | os.PathLike) -> Path:
     """Re-judge the claims of a committed profile from its `manifest.json` (metrics) and `study.json` (token
     similarity), no model needed: rewrites `study.md` and the `claims` of `study.json`."""
