@@ -30,7 +30,7 @@ class Attention(nn.Module):
         attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
         return self.proj((attn @ v).transpose(1, 2).reshape(B, L, D)), attn
 
-
+# %% ../nbs/03_blocks.ipynb #b6c37130
 class Block(nn.Module):
     "Pre-norm transformer block returning (x, head-averaged attention (B, L, L))."
     def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=True, drop_path=0.):
@@ -55,7 +55,7 @@ def _conv_norm_relu(c_in: int, c_out: int, stride: int, norm: str) -> list:
     return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
             nn.BatchNorm2d(c_out) if norm == 'bn' else nn.GroupNorm(1, c_out), nn.ReLU(inplace=True)]
 
-
+# %% ../nbs/03_blocks.ipynb #d15ff807
 class PatchEmbed(nn.Module):
     """Patch tokens (B, N, D) and the grid (h, w).
 
@@ -103,7 +103,7 @@ class PatchEmbed(nn.Module):
         x = self.proj(self.stem(x))
         return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
 
-
+# %% ../nbs/03_blocks.ipynb #a4169788
 def stem_of_state_dict(sd: dict, prefix: str = 'patch_embed.') -> tuple:
     "(conv_stem, patch_size) of a state dict, read from its `patch_embed` tensors."
     convs = [k for k in sd if k.startswith(prefix + 'stem.') and sd[k].ndim == 4]

@@ -86,7 +86,7 @@ def loss_term_sizes(run, tail: float = 0.1) -> dict:
     keys = sorted({k for r in steps for k in r if k.startswith('loss_')})
     return {k: float(np.nanmean([r.get(k, np.nan) for r in steps[-n:]])) for k in keys}
 
-
+# %% ../nbs/09d_levers.ipynb #358218cb
 def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'runs/reproduce',
                  out: str | os.PathLike = 'figures', force: bool = False) -> Path:
     """Train and score one lever of `LEVERS` as the profile's study does; writes `<out>/<profile>/levers/<lever>.json`
@@ -137,7 +137,7 @@ LEVER_COLUMNS = (('seed mIoU, official', 'seed', 'mIoU', 'official'),
                  ('context FP, official', 'seed', 'context_fp', 'official'),
                  ('context FP, no affinity', 'seed', 'context_fp', 'no affinity'))
 
-
+# %% ../nbs/09d_levers.ipynb #8d98f5d0
 def _lever_cell(lever: dict, other: dict, f: int = 1) -> str:
     """'lever mean (other's mean, Δ)' over the seeds both have, with `f` decimals; when the lever has more seeds,
     their paired means are named with the seeds; the lever alone when the other side has none of its seeds."""
@@ -151,13 +151,13 @@ def _lever_cell(lever: dict, other: dict, f: int = 1) -> str:
     ml = float(np.mean([lever[s] for s in both]))
     return f"{m:.{f}f} (seeds {','.join(map(str, both))}: {ml:.{f}f} vs {mo:.{f}f}, {d:+.{f}f})"
 
-
+# %% ../nbs/09d_levers.ipynb #ccc584c3
 def _lever_values(metrics: list[dict], tokens: dict, ds: str, v: str) -> list[dict]:
     "{seed: value} per LEVER_COLUMNS column, then the last-third class-token cosine, of one model."
     return [metric_values(metrics, ds, v, stage, metric, cams) for _, stage, metric, cams in LEVER_COLUMNS] + \
            [{int(s): last_third(c) for s, c in tokens.get(v, {}).items()}]
 
-
+# %% ../nbs/09d_levers.ipynb #ece736bc
 def lever_report(out_dir: str | os.PathLike) -> Path:
     """Render `<out_dir>/levers.md` from every lever file of `<out_dir>/levers/`: each lever against the `reference`
     lever (same pretraining, same seeds), the reference against the study committed in `out_dir`."""
@@ -203,7 +203,7 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
     _plot_lever_deltas(deltas, out_dir)
     return out_dir / 'levers.md'
 
-
+# %% ../nbs/09d_levers.ipynb #10dbcc32
 def replicate_markdown(replicates: list, dataset: str = 'synth-voc') -> list[str]:
     """The headline claim with the pretraining run as the unit: per replicate (name, metric records) of the study's
     configuration, MCTformer-V2 and CTI seed mIoU (mean over the seeds all replicates share), then `claim_verdict`
@@ -239,7 +239,7 @@ def replicate_markdown(replicates: list, dataset: str = 'synth-voc') -> list[str
                        f"2 × pooled sd = {2 * r['pooled_sd']:.1f}: **{verdict}**")
     return out
 
-
+# %% ../nbs/09d_levers.ipynb #9b8157f9
 def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
     "levers.png: per lever and model, the paired Δ of each seed (dots) and their mean (bar), against ±2 study sd."
     import matplotlib.pyplot as plt
@@ -267,12 +267,11 @@ def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
     plt.close(fig)
     return path
 
-
 # %% ../nbs/09d_levers.ipynb #033dd910
 # released name -> the variant of the full profile's seed-0 synth-voc run behind it
 RELEASED_RUNS = {'synth-voc-baseline': 'baseline', 'synth-voc-cti': 'cti'}
 
-
+# %% ../nbs/09d_levers.ipynb #68c16a26
 @locked(work_folder)
 def release_checkpoints(work='runs/reproduce', out_dir=None, profile='full', force: bool = False) -> dict:
     """Train (or reuse) the profile's seed-0 synth-voc runs behind `RELEASED_RUNS` in WORK/<profile>, export each to

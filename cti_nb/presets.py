@@ -151,13 +151,14 @@ class TrainConfig(Config):
         self.step_settings().check(has_bg_token=self.variant != 'baseline')
         return self
 
-
+# %% ../nbs/05a_presets.ipynb #431a3aaa
 # the shipped synth-in backbone's network (05b_pretrain) at 80 px: a 10 x 10 grid and every official block index
 _SYNTH = dict(img_size=80, patch_size=8, embed_dim=64, depth=12, num_heads=2, mlp_ratio=4.0, conv_stem='bn',
               init='synth-in', drop_path=0.1, infuse_after=3, n_layers=6, train_split='train', batch_size=16,
               lr=2e-3, epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0),
               scale2=(0.5, 1.0), eval_split='val', num_workers=0)
 
+# %% ../nbs/05a_presets.ipynb #73dcda27
 PRESETS: dict[str, dict] = {
     'voc': dict(dataset='voc'),
     'coco': dict(dataset='coco', train_split='train', eval_split='train14_small'),
@@ -165,7 +166,7 @@ PRESETS: dict[str, dict] = {
     'synth-coco': dict(dataset='coco', **_SYNTH),
 }
 
-
+# %% ../nbs/05a_presets.ipynb #3ce3a48f
 def get_config(preset: str = 'voc', **overrides) -> TrainConfig:
     "The `TrainConfig` of a preset with keyword overrides (unknown names or bad values raise `CTIError`)."
     if preset not in PRESETS: raise CTIError(f'preset {preset!r}: expected one of {", ".join(PRESETS)}')

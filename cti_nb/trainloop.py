@@ -28,14 +28,14 @@ def param_groups(net, weight_decay: float = 0.05, no_decay_names=NO_DECAY_NAMES)
     from timm.optim import param_groups_weight_decay
     return param_groups_weight_decay(net, weight_decay, no_weight_decay_list=tuple(no_decay_names))
 
-
+# %% ../nbs/05_trainloop.ipynb #1e259b56
 def make_optimizer(net, lr: float, weight_decay: float = 0.05, opt: str = 'adamw'):
     "AdamW (betas 0.9/0.999, eps 1e-8) through `timm.optim.create_optimizer_v2` with the official groups."
     from timm.optim import create_optimizer_v2
     return create_optimizer_v2(param_groups(net, weight_decay), opt=opt, lr=lr, weight_decay=weight_decay,
                                eps=1e-8, betas=(0.9, 0.999))
 
-
+# %% ../nbs/05_trainloop.ipynb #8db0cf76
 def make_scheduler(optimizer, epochs: int, steps_per_epoch: int = 1, warmup_epochs: float = 5,
                    warmup_lr: float = 1e-6, min_lr: float = 1e-5, mode: str = 'epoch'):
     "timm cosine schedule; `mode='epoch'` (official, call `step(epoch+1)`) or 'step' (call `step_update(n)`)."
@@ -71,7 +71,7 @@ class EpochSampler(torch.utils.data.Sampler):
     def __iter__(self): return iter(self.indices())
     def __len__(self): return len(self.indices())
 
-
+# %% ../nbs/05_trainloop.ipynb #7f644bc3
 class SeededItems(torch.utils.data.Dataset):
     "Wrap a dataset so that item `i` in epoch `e` is produced with all RNGs seeded from (seed, e, i)."
 
@@ -107,6 +107,7 @@ def set_rng_state(st: dict) -> None:
     torch.set_rng_state(st['torch'])
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
+# %% ../nbs/05_trainloop.ipynb #39bb19aa
 class StopFlag:
     "SIGTERM / first Ctrl-C set a flag; the loop checkpoints after the step in flight and stops."
     def __init__(self): self.stop, self._old = False, {}
@@ -143,6 +144,7 @@ def init_distributed(device: str) -> tuple[int, int]:
 
 def unwrap_model(m): return m.module if hasattr(m, 'module') else m
 
+# %% ../nbs/05_trainloop.ipynb #bba32506
 def mean_over_ranks(vals: dict, device) -> dict:
     "Each value averaged over the ranks (the logged losses)."
     d = dist_group()
@@ -159,6 +161,7 @@ def any_rank(flag: bool, device) -> bool:
     t = torch.tensor([1. if flag else 0.], device=device); d.all_reduce(t)
     return bool(t.item() > 0)
 
+# %% ../nbs/05_trainloop.ipynb #afeff97c
 def gather_rng_states() -> list:
     "`rng_state()` of every rank, in rank order (a checkpoint restores each rank's own)."
     d = dist_group()
