@@ -39,6 +39,7 @@ VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', '
                'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
                'tvmonitor')
 
+# %% ../nbs/00_core.ipynb #4a715bbe
 COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
                 'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse',
                 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie',
@@ -49,12 +50,14 @@ COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'tr
                 'remote', 'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book',
                 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush')
 
+# %% ../nbs/00_core.ipynb #acedccdb
 # Official COCO category ids (1..90 with gaps), in the order of COCO_CLASSES.
 COCO_CATEGORY_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28,
                      31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55,
                      56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84,
                      85, 86, 87, 88, 89, 90)
 
+# %% ../nbs/00_core.ipynb #5235e6dc
 IGNORE_INDEX = 255
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,7 +92,7 @@ def get_device(device: str | None = None):
         raise CTIError(f'--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)')
     return dev
 
-
+# %% ../nbs/00_core.ipynb #a63658b1
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     "Seed Python, NumPy and torch; with `deterministic`, also ask torch for deterministic kernels."
     import torch
@@ -112,7 +115,7 @@ def amp_mode(amp: str | None, device=None) -> str:
         raise CTIError('--amp fp16 needs CUDA (float16 with a GradScaler); on CPU use --amp bf16 or --amp off')
     return mode
 
-
+# %% ../nbs/00_core.ipynb #48135169
 def autocast(amp: str | None, device=None):
     "The `torch.autocast` context of a mode on `device` (bfloat16 / float16), or a no-op context for 'off'."
     import torch
@@ -129,7 +132,7 @@ def rank_and_world() -> tuple[int, int]:
     except ImportError: pass
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
-
+# %% ../nbs/00_core.ipynb #3595d4a6
 def is_main_process() -> bool:
     "True on rank 0 (and outside distributed runs)."
     return rank_and_world()[0] == 0
@@ -156,12 +159,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp is not None and tmp.exists(): tmp.unlink()
 
-
+# %% ../nbs/00_core.ipynb #53cd420c
 _UMASK = os.umask(0); os.umask(_UMASK)   # the process umask, read once (os.umask can only read by setting)
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
                  errno.EEXIST}
 
-
+# %% ../nbs/00_core.ipynb #771cb68b
 def make_folder(folder: str | os.PathLike) -> Path:
     "`mkdir -p folder`; a path that cannot be a folder (a file in the way, no permission) is a one-line `CTIError`."
     folder = Path(folder)
@@ -171,14 +174,14 @@ def make_folder(folder: str | os.PathLike) -> Path:
         raise CTIError(f'{folder}: cannot create this output folder ({e.strerror or e})') from None
     return folder
 
-
+# %% ../nbs/00_core.ipynb #ac716db3
 def save_json(obj: Any, path: str | os.PathLike, **kw) -> Path:
     "Write `obj` as indented JSON, atomically."
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1, default=_json_default, **kw) + '\n', encoding='utf-8')
     return Path(path)
 
-
+# %% ../nbs/00_core.ipynb #b8dccfe0
 def save_torch(obj: Any, path: str | os.PathLike) -> Path:
     "`torch.save(obj, path)`, atomically."
     import torch
@@ -198,7 +201,7 @@ def load_torch(path: str | os.PathLike, map_location='cpu') -> Any:
         raise CTIError(f'{path}: not a readable torch checkpoint of plain tensors/containers ({type(e).__name__}: '
                        f'{str(e).splitlines()[0][:200]})') from None
 
-
+# %% ../nbs/00_core.ipynb #53fa9107
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -240,7 +243,7 @@ class Config:
             kw[k.strip()] = _parse_value(v.strip())
         return self.override(**kw)
 
-
+# %% ../nbs/00_core.ipynb #670b5f4f
 def _parse_value(v: str):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
@@ -260,7 +263,7 @@ def env_info() -> dict:
     info['git_commit'] = git_commit()
     return info
 
-
+# %% ../nbs/00_core.ipynb #cbad381b
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     "The current git commit (with '+dirty' if the tree has changes), or None outside a checkout."
     import cti_nb
@@ -283,7 +286,7 @@ def _proc_start(pid: int) -> str | None:
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
     except (OSError, IndexError): return None
 
-
+# %% ../nbs/00_core.ipynb #2ee391a9
 def _lock_alive(holder: dict) -> bool:
     "Whether the process that wrote a lock record still runs (a lock from another host counts as alive)."
     pid = holder.get('pid')
@@ -295,7 +298,7 @@ def _lock_alive(holder: dict) -> bool:
     start, now = holder.get('start'), _proc_start(pid)
     return start is None or now is None or start == now
 
-
+# %% ../nbs/00_core.ipynb #9e900102
 def _read_lock(path: Path) -> dict | None:
     "The record of a lock file; {} for an unreadable one; None when there is none."
     try: return json.loads(path.read_text())
@@ -313,12 +316,12 @@ def _try_lock(path: Path, record: dict) -> bool:
         return True
     finally: os.unlink(tmp)
 
-
+# %% ../nbs/00_core.ipynb #0b347db5
 def _holder_text(h: dict) -> str:
     if not h: return 'an unreadable lock record'
     return (f"process {h.get('pid')} on {h.get('host')} ({h.get('command', '?')}, since {h.get('since', '?')})")
 
-
+# %% ../nbs/00_core.ipynb #df340569
 _HELD: dict = {}   # lock files this process holds -> nesting depth
 
 

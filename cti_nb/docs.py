@@ -28,7 +28,7 @@ SECTIONS = (('Start', 'nbs', ['index.ipynb']),
             ('Figures of the quick profile (executed)', 'figures/quick/notebooks', ['*.ipynb']),
             ('Figures of the full profile: the reproduction study (executed)', 'figures/full/notebooks', ['*.ipynb']))
 
-
+# %% ../nbs/12_docs.ipynb #f5cb7eef
 def checkout_root(start: str | os.PathLike | None = None) -> Path:
     "The checkout whose notebooks the site shows: `start` (default the current folder) or the package's parent."
     import cti_nb
@@ -37,7 +37,7 @@ def checkout_root(start: str | os.PathLike | None = None) -> Path:
     raise CTIError(f'{start or Path.cwd()}: not a cti_nb checkout (no settings.ini and nbs/); the docs are built '
                    'from the notebooks of a checkout')
 
-
+# %% ../nbs/12_docs.ipynb #84ee58cd
 def reading_order(root: Path) -> list[tuple[str, list[Path]]]:
     "[(section title, notebooks)] in reading order; method notebooks by number, figure notebooks by name."
     out = []
@@ -55,12 +55,12 @@ def cell_flags(source: str) -> set[str]:
         elif line.strip(): break
     return flags
 
-
+# %% ../nbs/12_docs.ipynb #a75e5fa4
 def strip_directives(source: str) -> str:
     "The source without its `#| ...` directive lines (as nbdev's pages show code)."
     return '\n'.join(l for l in source.splitlines() if not l.startswith('#|')).strip('\n')
 
-
+# %% ../nbs/12_docs.ipynb #e8ad322c
 def not_run(source: str, skip_flags) -> bool:
     "Whether a code cell is left out when the docs execute a notebook: nbdev_test's skip flags, or `#| eval: false`."
     f = cell_flags(source)
@@ -108,7 +108,7 @@ def nav_bar(page: str, links: list[tuple[str, str]]) -> str:
     return NAV_CSS + '<nav class="cti-nav">' + ''.join(
         f'<a href="{html.escape(_rel(page, t))}">{html.escape(label)}</a>' for label, t in links) + '</nav>'
 
-
+# %% ../nbs/12_docs.ipynb #62df5813
 def notebook_title(nb) -> tuple[str, str]:
     "(title, summary) of a notebook: its first `# ` heading and its first `> ` quote (all its lines)."
     title = summary = ''
@@ -123,7 +123,7 @@ def notebook_title(nb) -> tuple[str, str]:
         if title and summary: break
     return title, summary
 
-
+# %% ../nbs/12_docs.ipynb #1866cbca
 def render_notebook(nb, page: str, nav: str, title: str) -> str:
     "HTML of a notebook as the site shows it: `#| hide` cells left out, directive lines removed, the nav bar on top."
     import copy
@@ -148,7 +148,7 @@ def _doc_markdown(obj, name: str) -> str:
     md = show_doc(obj, name=name)._repr_markdown_()
     return '\n'.join(l for l in md.splitlines() if not l.startswith('[source]('))    # links to a host that does not exist
 
-
+# %% ../nbs/12_docs.ipynb #82071776
 def api_markdown(module: str) -> str:
     "Markdown of a module's API: its docstring, then nbdev's `show_doc` of every name in `__all__` (and public methods)."
     import importlib, inspect
@@ -166,7 +166,7 @@ def api_markdown(module: str) -> str:
             parts.append(f'---\n\n### {name}\n\n```python\n{name} = {text[:300] + ("…" if len(text) > 300 else "")}\n```')
     return '\n\n'.join(parts)
 
-
+# %% ../nbs/12_docs.ipynb #c97aae57
 def markdown_page(md: str, title: str, nav: str) -> str:
     "A standalone HTML page of markdown (rendered with mistune, which nbconvert uses)."
     import mistune
@@ -190,7 +190,7 @@ class _Links:
                     elif k in ('id', 'name') and v: outer.ids.add(v)
         P(convert_charrefs=True).feed(text)
 
-
+# %% ../nbs/12_docs.ipynb #9d4d2c34
 def check_links(site: str | os.PathLike) -> list[str]:
     "Broken internal links of a site: `page: link` for every relative href/src whose file (or #anchor) is missing."
     site = Path(site)
@@ -213,7 +213,7 @@ def _execute_job(args):
     nb = execute_notebook(path, skip, timeout)
     return nb, round(time.perf_counter() - t, 1)
 
-
+# %% ../nbs/12_docs.ipynb #b98f3777
 def build_docs(out: str | os.PathLike = '_docs', root: str | os.PathLike | None = None, execute: bool = True,
                jobs: int = 2, timeout: int = 600, verbose: bool = True) -> Path:
     """Write the static site to `out`: index.html in reading order, one page per notebook (the method notebooks
@@ -273,7 +273,7 @@ def build_docs(out: str | os.PathLike = '_docs', root: str | os.PathLike | None 
                       f'(notebooks executed in {exec_s} s)')
     return out
 
-
+# %% ../nbs/12_docs.ipynb #d5d347ed
 def _write(path: Path, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding='utf-8')
@@ -292,7 +292,7 @@ def _default_exp(nb) -> str | None:
             if m: return f'cti_nb.{m.group(1)}'
     return None
 
-
+# %% ../nbs/12_docs.ipynb #b816c02f
 def _index(root, order, nbs, page_of, api_of, default_exp, seconds) -> str:
     cfg = ConfigParser(delimiters=['=']); cfg.read(root / 'settings.ini', encoding='utf-8')
     md = [f"# cti_nb {cfg['DEFAULT'].get('version', '')}", cfg['DEFAULT'].get('description', ''),
@@ -314,7 +314,7 @@ def _index(root, order, nbs, page_of, api_of, default_exp, seconds) -> str:
     md.append('\n'.join(f'- [`{m}`]({page})' for m, page in api_of.items()))
     return markdown_page('\n\n'.join(md), 'cti_nb docs', nav_bar('index.html', [('cti_nb docs', 'index.html')]))
 
-
+# %% ../nbs/12_docs.ipynb #919a86d1
 def docs_cli(argv: list[str] | None = None) -> int:
     "`cti-nb docs`: build the static HTML site of the notebooks."
     import argparse

@@ -27,7 +27,7 @@ def directed_pairs(pairs) -> list[tuple[int, int]]:
             if q not in out: out.append(q)
     return out
 
-
+# %% ../nbs/07_failures.ipynb #4716cb14
 def failure_counts(pred, gt, pairs=None, context=None, context_classes=None, ignore_index=IGNORE_INDEX) -> dict:
     "Spill and context-FP numerators/denominators of one predicted mask (see the notebook for the definitions)."
     pred, gt = np.asarray(pred), np.asarray(gt)
@@ -50,7 +50,7 @@ def failure_counts(pred, gt, pairs=None, context=None, context_classes=None, ign
             out['context_fp'][f'{k}->{c}'] = (int((sel & (pred == c)).sum()), int(sel.sum()))
     return out
 
-
+# %% ../nbs/07_failures.ipynb #41fab90d
 def add_failure_counts(acc: dict | None, cur: dict) -> dict:
     "Add one image's `failure_counts` to the running sums `acc` (None to start)."
     if acc is None: return {k: dict(v) for k, v in cur.items()}
@@ -59,20 +59,20 @@ def add_failure_counts(acc: dict | None, cur: dict) -> dict:
             a = acc[kind].get(key, (0, 0)); acc[kind][key] = (a[0] + n, a[1] + m)
     return acc
 
-
+# %% ../nbs/07_failures.ipynb #1fafcaf1
 def failure_rates(acc: dict | None) -> dict:
     "{kind: {key: numerator / denominator, or None for an empty denominator}} of summed counts."
     if acc is None: return {}
     return {kind: {key: float(n) / float(m) if m else None for key, (n, m) in d.items()} for kind, d in acc.items() if d}
 
-
+# %% ../nbs/07_failures.ipynb #372d09e6
 def spill_rate(preds: Iterable, gts: Iterable, pairs, ignore_index=IGNORE_INDEX) -> dict:
     "{'a->b': fraction of class-a pixels labelled b, over images containing a and b} for both directions of pairs."
     acc = None
     for p, g in zip(preds, gts): acc = add_failure_counts(acc, failure_counts(p, g, pairs, ignore_index=ignore_index))
     return failure_rates(acc).get('spill', {})
 
-
+# %% ../nbs/07_failures.ipynb #641b179e
 def context_fp_rate(preds: Iterable, gts: Iterable, contexts: Iterable, context_classes: dict,
                     ignore_index=IGNORE_INDEX) -> dict:
     "{'k->c': fraction of context-k pixels (not c) labelled c, over images containing c}."

@@ -53,7 +53,7 @@ def metrics_from_counts(tp, p, t) -> dict:
 def _ratio(num, den) -> float | None:
     return float(num) / float(den) if den else None
 
-
+# %% ../nbs/07_metrics.ipynb #ab3f6dbb
 class SweepMeter:
     "Accumulates, in one pass, the counts of the seed protocol for every threshold (see the notebook)."
 
@@ -196,7 +196,7 @@ class SweepMeter:
                 else: break
         return out
 
-
+# %% ../nbs/07_metrics.ipynb #868db81a
 def sweep(samples: Iterable, num_classes: int, thresholds, ignore_index: int | None = IGNORE_INDEX,
           early_stop: bool = False) -> dict:
     "Seed protocol for every threshold in one pass: samples yield (cams (K,H,W), classes (K,), gt (H,W))."
@@ -211,7 +211,7 @@ def best_threshold(curve: dict, key: str = 'mIoU') -> tuple[float, dict]:
     t = max(sorted(curve), key=lambda x: curve[x][key])
     return t, curve[t]
 
-
+# %% ../nbs/07_metrics.ipynb #7e9f6492
 def plot_curve(curve: dict, ax=None, label: str | None = None, mark_best: bool = True):
     "Plot mIoU against the threshold (and mark the best point); returns the axis."
     import matplotlib.pyplot as plt
@@ -243,14 +243,14 @@ def make_label(stage: str, split: str, post: str = 'none', threshold: float | No
              'threshold': None if threshold is None else round(float(threshold), 6)}
     return label if threshold_from is None else {**label, 'threshold_from': str(threshold_from)}
 
-
+# %% ../nbs/07_metrics.ipynb #a712fe36
 def format_label(label: dict) -> str:
     t = label.get('threshold')
     src = f" from {label['threshold_from']}" if label.get('threshold_from') else ''
     return (f"[{label['stage']} | {label['split']} | post={label['post']} | "
             f"t={'none' if t is None else f'{t:.2f}'}{src}]")
 
-
+# %% ../nbs/07_metrics.ipynb #839c9539
 @dataclasses.dataclass
 class EvalResult:
     "Metrics of one evaluation with their protocol label (and the threshold curve for seeds)."
@@ -284,7 +284,7 @@ class EvalResult:
             s += f"  [swept {ts[0]:.2f}..{ts[-1]:.2f}, {len(ts)} thresholds]"
         return s
 
-
+# %% ../nbs/07_metrics.ipynb #4ba6791d
 def seed_result(curve: dict, split: str, n_images: int, num_classes: int, post: str = 'none',
                 class_names=None, extra: dict | None = None) -> EvalResult:
     "An `EvalResult` of a seed sweep: the label carries the best threshold."

@@ -23,7 +23,7 @@ def mask_to_rgb(mask: np.ndarray, palette: np.ndarray | None = None) -> np.ndarr
     pal = voc_palette() if palette is None else palette
     return pal[np.asarray(mask, dtype=np.uint8)]
 
-
+# %% ../nbs/10_visualize.ipynb #60f81396
 def overlay_cam(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5, cmap: str = 'jet') -> np.ndarray:
     "Blend a CAM (H,W, values in [0,1]) as a heat map over an RGB uint8 image of the same size."
     import matplotlib
@@ -34,7 +34,7 @@ def overlay_cam(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5, cmap: st
     heat = matplotlib.colormaps[cmap](np.clip(cam, 0, 1))[..., :3] * 255
     return (alpha * heat + (1 - alpha) * image.astype(np.float32)).round().clip(0, 255).astype(np.uint8)
 
-
+# %% ../nbs/10_visualize.ipynb #a697b7c3
 def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     "Blend a palette mask over an RGB image; background (0) and ignore (255) pixels keep the image."
     image = np.asarray(image).astype(np.float32)
@@ -49,13 +49,13 @@ def foreground_tokens(class_tokens, has_bg_token: bool) -> np.ndarray:
     t = torch.stack([c.detach().float().cpu() for c in class_tokens])
     return (t[:, :, 1:] if has_bg_token else t).numpy()
 
-
+# %% ../nbs/10_visualize.ipynb #f5399c41
 def pairwise_cosine(tokens: np.ndarray) -> np.ndarray:
     "Cosine similarity matrices (..., C, C) of tokens (..., C, D)."
     n = tokens / np.maximum(np.linalg.norm(tokens, axis=-1, keepdims=True), 1e-12)
     return n @ np.swapaxes(n, -1, -2)
 
-
+# %% ../nbs/10_visualize.ipynb #98fbffbd
 def token_similarity_per_layer(fg_tokens: np.ndarray) -> dict:
     """Mean off-diagonal cosine similarity of foreground class tokens per layer.
 
@@ -84,7 +84,7 @@ def tsne_points(fg_tokens: np.ndarray, labels: np.ndarray, layer: int, seed: int
         emb = TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed, max_iter=max_iter).fit_transform(X)
     return emb, cls
 
-
+# %% ../nbs/10_visualize.ipynb #626ff0f1
 def class_colors(n: int) -> np.ndarray:
     "n distinct RGB colours in [0,1] (the VOC palette for up to 20 classes, then a hue wheel)."
     if n <= 20: return voc_palette()[1:n + 1] / 255.0
@@ -116,7 +116,7 @@ def _layout(fig, title=None, bottom: float = 0.0):
     if title: fig.suptitle(title, fontsize=10, y=1 - 0.06 / h, va='top')
     return fig
 
-
+# %% ../nbs/10_visualize.ipynb #c676ea94
 def plot_cam_rows(images, gts, cams_by_model: dict, labels, class_names, max_classes: int = 2, title=None):
     """One row per image: image | for each model, the CAM of each present class | ground truth.
 
@@ -140,7 +140,7 @@ def plot_cam_rows(images, gts, cams_by_model: dict, labels, class_names, max_cla
         for ax in axes[r]: hide_axes(ax)
     return _layout(fig, title)
 
-
+# %% ../nbs/10_visualize.ipynb #5ee6f548
 def plot_background_rows(images, gts, cams, labels, class_names, max_classes: int = 3, title=None):
     "One row per image: image | background CAM (channel 0) | foreground CAMs of present classes | ground truth."
     import matplotlib.pyplot as plt
@@ -156,7 +156,7 @@ def plot_background_rows(images, gts, cams, labels, class_names, max_classes: in
         for ax in axes[r]: hide_axes(ax)
     return _layout(fig, title)
 
-
+# %% ../nbs/10_visualize.ipynb #c754eb12
 def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: int = 0, title=None,
                      max_cols: int = 6):
     """Rows = models (each wrapped every `max_cols` layers), columns = layers: t-SNE of the present classes' tokens
@@ -180,7 +180,7 @@ def plot_tsne_layers(tokens_by_model: dict, labels, layers, class_names, seed: i
     fig.legend(loc='lower center', ncol=min(C, 8), fontsize=7, markerscale=2, frameon=False)
     return _layout(fig, title, bottom=0.08 + 0.02 * (C // 8))
 
-
+# %% ../nbs/10_visualize.ipynb #d5f1e3b0
 def plot_token_similarity(sims_by_model: dict, class_names=None, title=None):
     "Left: mean pairwise cosine similarity of foreground class tokens per layer (± sd over images). Right: last layer matrices."
     import matplotlib.pyplot as plt
@@ -202,7 +202,7 @@ def plot_token_similarity(sims_by_model: dict, class_names=None, title=None):
         fig.colorbar(im, ax=axes[0, 1 + j], fraction=0.046, label='cosine')
     return _layout(fig, title)
 
-
+# %% ../nbs/10_visualize.ipynb #5b1fe355
 def plot_segmentation_rows(images, preds, gts, overlay: bool = False, class_names=None, title=None):
     "One row per image: image | prediction | ground truth (or prediction overlaid on the image)."
     import matplotlib.pyplot as plt
