@@ -19,7 +19,7 @@ from .runs import load_run, read_log
 __all__ = ['MODEL_NAMES', 'SEED_COLUMNS', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'summarize_metrics',
            'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss', 'classifier_report',
            'training_gates', 'gates_markdown', 'metric_drift', 'compare_manifests', 'last_third', 'dead_gate',
-           'study_claims', 'claims_markdown', 'rerender_claims']
+           'failed_training_gate', 'study_claims', 'claims_markdown', 'rerender_claims']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -279,18 +279,32 @@ def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
                 if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
     return None
 
+# %% ../nbs/09a_study.ipynb #e8fbee5d
+def failed_training_gate(gates: dict | None, ds: str, variants) -> str | None:
+    "`training gate <gate> (<model>)` of the first training gate a model of `variants` on `ds` missed, else None."
+    for v in variants:
+        for model, rec in sorted(((gates or {}).get(ds) or {}).items()):
+            if model.rsplit('-s', 1)[0] != v: continue
+            for g, x in rec.items():
+                if isinstance(x, dict) and x.get('passed') is False: return f'training gate {g} ({model})'
+    return None
+
+
 # %% ../nbs/09a_study.ipynb #748afddc
-def study_claims(metrics: list[dict], token_similarity: dict | None = None, cards: dict | None = None) -> list[dict]:
+def study_claims(metrics: list[dict], token_similarity: dict | None = None, cards: dict | None = None,
+                 gates: dict | None = None) -> list[dict]:
     """The study's claims table: rows {claim, means, sds, d, pooled_sd, reproduced, unit, verdict} from the metric
     records and {variant: {seed: per-block class-token cosine}} (synth-voc val); with the regime `cards` of the
-    manifest, a claim whose mechanism a card says is dead is 'not testable: <gate> (<model>)'."""
+    manifest, a claim whose mechanism a card says is dead is 'not testable: <gate> (<model>)'; with the training
+    `gates`, so is a claim on a model that missed one ('not testable: training gate <gate> (<model>)')."""
     recipes = ['official'] + sorted({m['label'].get('cams') or 'official' for m in metrics
                                      if m['label']['stage'] == 'seed'} - {'official'})
     tag = lambda rec: 'official CAMs' if rec == 'official' else f'CAMs: {rec}'
     vals = lambda ds, model, stage='seed', metric='mIoU', cams='official': metric_values(metrics, ds, model, stage,
                                                                                          metric, cams)
     # a dead gate of the recipe (both models) or of the mechanism variant `a` adds
-    dead = lambda ds, rec, a, b='baseline': (dead_gate(cards, ds, (a, b), RECIPE_GATES.get(rec, ()))
+    dead = lambda ds, rec, a, b='baseline': (failed_training_gate(gates, ds, (a, b))
+                                             or dead_gate(cards, ds, (a, b), RECIPE_GATES.get(rec, ()))
                                              or dead_gate(cards, ds, (a,), MECHANISM_GATES.get(a, ())))
     rows = []
     for ds in ('synth-voc', 'synth-coco'):
@@ -306,10 +320,11 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None, card
             rows.append(_claim(f'{ds}: CTI PxAP > MCTformer-V2 (no threshold; {tag(rec)})',
                                vals(ds, 'cti', metric='PxAP', cams=rec), vals(ds, 'baseline', metric='PxAP', cams=rec),
                                dead=dead(ds, rec, 'cti')))
+        untrained = failed_training_gate(gates, ds, ('cti', 'baseline'))
         rows.append(_claim(f'{ds}: CTI pseudo-label mIoU > MCTformer-V2', vals(ds, 'cti', 'pseudo'),
-                           vals(ds, 'baseline', 'pseudo')))
+                           vals(ds, 'baseline', 'pseudo'), dead=untrained))
         rows.append(_claim(f'{ds}: CTI segmentation mIoU > MCTformer-V2', vals(ds, 'cti', 'seg'),
-                           vals(ds, 'baseline', 'seg')))
+                           vals(ds, 'baseline', 'seg'), dead=untrained))
         for rec in recipes:
             rows.append(_claim(f'{ds}: CTI spill onto co-occurring classes < MCTformer-V2 (at the best threshold; '
                                f'{tag(rec)})', vals(ds, 'cti', metric='spill', cams=rec),
@@ -331,14 +346,16 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None, card
                                       ('context_mass', '% of mass', 'context per unit of CAM mass')):
                 rows.append(_claim(f'synth-voc: {how}, {MODEL_NAMES[v]} < MCTformer-V2 ({tag(rec)})',
                                    vals('synth-voc', v, metric=metric, cams=rec),
-                                   vals('synth-voc', 'baseline', metric=metric, cams=rec), direction=-1, unit=unit))
+                                   vals('synth-voc', 'baseline', metric=metric, cams=rec), direction=-1, unit=unit,
+                                   dead=dead('synth-voc', rec, v)))
     sim = token_similarity or {}
     if sim.get('cti'):
         L = len(next(iter(sim['cti'].values())))
         tok = {v: {s: last_third(x) for s, x in d.items()} for v, d in sim.items()}
         rows.append(_claim(f'synth-voc: class tokens less similar under CTI in the last third of the blocks '
                            f'({L - max(1, L // 3) + 1}–{L})', tok.get('cti'), tok.get('baseline'), direction=-1,
-                           unit='cos', dead=dead_gate(cards, 'synth-voc', ('cti',), ('tokens_vary',))))
+                           unit='cos', dead=(failed_training_gate(gates, 'synth-voc', ('cti', 'baseline'))
+                                             or dead_gate(cards, 'synth-voc', ('cti',), ('tokens_vary',)))))
     return rows
 
 # %% ../nbs/09a_study.ipynb #01fbc51c
@@ -362,7 +379,7 @@ def claims_markdown(rows: list[dict], profile: str) -> str:
 # %% ../nbs/09a_study.ipynb #4989ed4c
 def rerender_claims(out_dir: str | os.PathLike) -> Path:
     """Re-judge the claims of a committed profile from its `manifest.json` (metrics) and `study.json` (token
-    similarity), no model needed: rewrites `study.md` and the `claims` of `study.json`."""
+    similarity, regime cards, training gates), no model needed: rewrites `study.md` and the `claims` of `study.json`."""
     from cti_nb.core import atomic_path
     out_dir = Path(out_dir)
     man, st = out_dir / 'manifest.json', out_dir / 'study.json'
@@ -370,7 +387,8 @@ def rerender_claims(out_dir: str | os.PathLike) -> Path:
         if not p.is_file(): raise CTIError(f'{p}: missing; run `cti-nb reproduce --profile {out_dir.name}` first')
     study = json.loads(st.read_text())
     manifest = json.loads(man.read_text())
-    study['claims'] = study_claims(manifest['metrics'], study.get('token_similarity'), manifest.get('regime_cards'))
+    study['claims'] = study_claims(manifest['metrics'], study.get('token_similarity'), manifest.get('regime_cards'),
+                                   manifest.get('gates'))
     with atomic_path(out_dir / 'study.md') as tmp: tmp.write_text(claims_markdown(study['claims'], out_dir.name))
     save_json(study, st)
     return out_dir / 'study.md'
