@@ -5,7 +5,8 @@ the regime card's `background_cam`), on the first 64 val images of the runs' dat
     .venv/bin/python bench/background_flip_curve.py --data-root runs/reproduce/full/data/synth-voc \\
         runs/reproduce/full/runs/synth-voc/cti-s0 runs/reproduce/full/runs/synth-voc/cti-s1 ...
 
-Needs runs trained with epoch checkpoints kept (the reproduce profiles keep them). Writes
+Needs runs trained with epoch checkpoints kept (the reproduce profiles keep them); `--last` reads only each run's
+`checkpoints/last.pth` (e.g. runs stopped after their first epoch with `--set stop_after_steps=N`). Writes
 `bench/results/background_flip_curve.json` (or `--out`)."""
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument('runs', nargs='+', help='training run directories with checkpoints/epoch_*.pth')
     p.add_argument('--data-root', required=True)
     p.add_argument('--n-images', type=int, default=64)
+    p.add_argument('--last', action='store_true', help="only checkpoints/last.pth of each run")
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'background_flip_curve.json'))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -34,13 +36,15 @@ def main(argv=None) -> int:
     curves = {}
     for run in a.runs:
         rows = []
-        for ck in sorted((Path(run) / 'checkpoints').glob('epoch_*.pth')):
+        folder = Path(run) / 'checkpoints'
+        cks = [folder / 'last.pth'] if a.last else sorted(folder.glob('epoch_*.pth'))
+        for ck in cks:
             net = load_run(run, checkpoint=ck.stem)
             gt = patch_labels(np.stack(s['gts']), net.patch_size)
             with torch.no_grad(): r = background_cam_precision(net.cam(x, affinity_layers=0), y, gt)
-            rows.append({'epoch': int(ck.stem.split('_')[1]) + 1, **r})
+            rows.append({'epoch': 'last' if a.last else int(ck.stem.split('_')[1]) + 1, **r})
         curves[str(run)] = rows
-        print(run, ' '.join(f"{r['epoch']}:{r['precision']:.2f}/{r['recall']:.2f}" for r in rows), flush=True)
+        print(run, ' '.join(f"{r['epoch']}:{r['precision'] or 0:.2f}/{r['recall'] or 0:.2f}" for r in rows), flush=True)
     save_json({'what': __doc__.splitlines()[0], 'data_root': a.data_root, 'n_images': a.n_images, 'curves': curves,
                'environment': env_info()}, a.out)
     print(f'wrote {a.out}')
