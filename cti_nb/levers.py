@@ -62,7 +62,7 @@ LEVERS = {
                        train_set=('weights=(1.0,10.0,10.0)',)),
     'infuse6': Lever(doc='infusion after block 6 instead of block 3 (of 12)', variants=('cti',),
                      train_set=('infuse_after=6',)),
-    'warmup1': Lever(doc='the extra loss terms (background, intra, cross) switched on after the first epoch, as the '
+    'warmup1': Lever(doc='the extra loss terms (background, intra, cross) switched on from the third epoch, as the '
                          "official COCO setting does, instead of from the first step: the full study's CTI and "
                          '+I-CTI runs flip their background CAM within the first epoch', variants=('cti',),
                      seeds=(0, 1, 2), train_set=('warmup=1',)),
