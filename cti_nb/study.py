@@ -270,23 +270,26 @@ MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
                    'cti': ('tokens_vary', 'intra_infusion_acts', 'cross_infusion_acts')}
 
 
+def _models_of(by_model: dict | None, variants):
+    "(model, record) of {'<variant>-s<seed>': record} whose variant is in `variants`, variant by variant."
+    for v in variants:
+        yield from ((m, r) for m, r in sorted((by_model or {}).items()) if m.rsplit('-s', 1)[0] == v)
+
+
 def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
     "`gate (model)` of the first of `gates` that a card of `variants` on `ds` fails (any seed), else None."
-    for v in variants:
-        for model, card in sorted((cards or {}).get(ds, {}).items()):
-            if model.rsplit('-s', 1)[0] != v: continue
-            for g in gates:
-                if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
+    for model, card in _models_of((cards or {}).get(ds), variants):
+        for g in gates:
+            if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
     return None
+
 
 # %% ../nbs/09a_study.ipynb #e8fbee5d
 def failed_training_gate(gates: dict | None, ds: str, variants) -> str | None:
     "`training gate <gate> (<model>)` of the first training gate a model of `variants` on `ds` missed, else None."
-    for v in variants:
-        for model, rec in sorted(((gates or {}).get(ds) or {}).items()):
-            if model.rsplit('-s', 1)[0] != v: continue
-            for g, x in rec.items():
-                if isinstance(x, dict) and x.get('passed') is False: return f'training gate {g} ({model})'
+    for model, rec in _models_of((gates or {}).get(ds), variants):
+        for g, x in rec.items():
+            if isinstance(x, dict) and x.get('passed') is False: return f'training gate {g} ({model})'
     return None
 
 
