@@ -18,12 +18,14 @@ from .core import CTIError, Config, env_info, locked, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
 from .runs import load_run, read_log, train_seconds
 from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
-from .reproduce import reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain, stage_train
-from .study import claim_verdict, compare_manifests, last_third, metric_values, rerender_claims
+from .reproduce import (regime_cards, reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain,
+                              stage_train)
+from .study import (_models_of, claim_verdict, claims_markdown, compare_manifests, last_third, metric_values,
+                          rerender_claims, study_claims, training_gates)
 
 # %% auto #0
 __all__ = ['LEVERS', 'LEVER_COLUMNS', 'RELEASED_RUNS', 'Lever', 'class_token_cosine', 'loss_term_sizes', 'screen_lever',
-           'lever_report', 'replicate_markdown', 'release_checkpoints', 'reproduce_cli']
+           'lever_claims', 'lever_report', 'replicate_markdown', 'release_checkpoints', 'reproduce_cli']
 
 # %% ../nbs/09d_levers.ipynb #8ff6ea10
 @dataclass
@@ -37,6 +39,8 @@ class Lever(Config):
         size: side of the lever's synthetic images in pixels (0: the profile's; else its own data).
         dataset: the dataset it is screened on (synth-voc or synth-coco).
         variants, seeds: the variants it trains and their seeds.
+        unchanged: the study's variants that the lever's change does not touch (e.g. MCTformer-V2 under a change of
+            CTI's losses): their committed runs stand in for them in the lever's claims.
         replicate: the study's configuration itself, re-run (its levers.md row judges the headline claim
             across replicates).
     """
@@ -47,6 +51,7 @@ class Lever(Config):
     dataset: str = 'synth-voc'
     variants: tuple = ('baseline', 'cti')
     seeds: tuple = (0, 1)
+    unchanged: tuple = ()
     replicate: bool = False
 
 
@@ -59,17 +64,17 @@ LEVERS = {
                            dataset='synth-coco', seeds=(0, 1, 2), train_set=('epochs=20',)),
     'epochs20': Lever(doc='20 fine-tune epochs instead of 10', train_set=('epochs=20',)),
     'weights10': Lever(doc='the CTI loss weights x10 (background 1.0, intra 10, cross 10)', variants=('cti',),
-                       train_set=('weights=(1.0,10.0,10.0)',)),
+                       train_set=('weights=(1.0,10.0,10.0)',), unchanged=('baseline',)),
     'infuse6': Lever(doc='infusion after block 6 instead of block 3 (of 12)', variants=('cti',),
-                     train_set=('infuse_after=6',)),
+                     train_set=('infuse_after=6',), unchanged=('baseline',)),
     'warmup1': Lever(doc='the extra loss terms (background, intra, cross) switched on from the third epoch, as the '
                          "official COCO setting does, instead of from the first step: the full study's CTI and "
                          '+I-CTI runs flip their background CAM within the first epoch', variants=('cti',),
-                     seeds=(0, 1, 2), train_set=('warmup=1',)),
+                     seeds=(0, 1, 2), train_set=('warmup=1',), unchanged=('baseline',)),
     'lr5e-4': Lever(doc='fine-tune learning rate 5e-4 instead of 2e-3 (a gentler fine-tune of the shipped backbone)',
                     train_set=('lr=0.0005',)),
     'no-tokenizer': Lever(doc="CTI without its tokenizer: independent class tokens (MCTformer-V2's) plus the background "
-                              'token', variants=('cti',), seeds=(0, 1, 2), train_set=('tokenizer=False',)),
+                              'token', variants=('cti',), seeds=(0, 1, 2), train_set=('tokenizer=False',), unchanged=('baseline',)),
 }
 
 
@@ -115,9 +120,11 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
     with Stage(timings, 'train'): runs = stage_train(lprof, here, roots, force, init)
     _, _, metrics = stage_cams_eval_pseudo(lprof, here, roots, runs, force, timings)
     with Stage(timings, 'tokens'): tokens = class_token_cosine(runs[lv.dataset], roots[lv.dataset], prof.tsne_images)
+    with Stage(timings, 'gates'): gates = training_gates(prof.gates, roots, runs, metrics)
+    with Stage(timings, 'card'): cards = regime_cards(roots, runs)
     rec = {'lever': lever, **lv.to_dict(), 'profile': prof.name,
            'command': f'cti-nb reproduce --profile {prof.name} --lever {lever}', 'metrics': metrics,
-           'token_similarity': tokens,
+           'token_similarity': tokens, 'gates': gates, 'regime_cards': cards,
            'loss_term_last_10pct': {v: {s: loss_term_sizes(r) for s, r in by_seed.items()}
                                     for v, by_seed in runs[lv.dataset].items()},
            'train_configs': {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
@@ -127,7 +134,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
            'pretrain': init, 'environment': env_info(),
            'wall_clock_s': {**timings, 'total': round(time.perf_counter() - t0, 2)},
            'note': 'A screen on the built-in synthetic benchmark, not VOC/COCO; levers.md compares it with the reference '
-                   'lever on the same seeds.'}
+                   'lever (without one: the committed study) on the same seeds.'}
     out_dir = Path(out) / prof.name
     path = save_json(rec, out_dir / 'levers' / f'{lever}.json')
     report = lever_report(out_dir)
@@ -156,12 +163,39 @@ def _lever_cell(lever: dict, other: dict, f: int = 1) -> str:
     return f"{m:.{f}f} (seeds {','.join(map(str, both))}: {ml:.{f}f} vs {mo:.{f}f}, {d:+.{f}f})"
 
 # %% ../nbs/09d_levers.ipynb #ccc584c3
-def _lever_values(metrics: list[dict], tokens: dict, ds: str, v: str) -> list[dict]:
-    "{seed: value} per LEVER_COLUMNS column, then the last-third class-token cosine, of one model."
-    return [metric_values(metrics, ds, v, stage, metric, cams) for _, stage, metric, cams in LEVER_COLUMNS] + \
-           [{int(s): last_third(c) for s, c in tokens.get(v, {}).items()}]
+def _lever_values(side: dict, ds: str, v: str) -> list[dict]:
+    """{seed: value} per LEVER_COLUMNS column, then the last-third class-token cosine and the background CAM's precision
+    (no affinity), of one model of a side: a lever file or the committed study (`metrics`, `token_similarity`,
+    `regime_cards`)."""
+    cards = dict(_models_of((side.get('regime_cards') or {}).get(ds), (v,)))
+    bg = {int(m.rsplit('-s', 1)[1]): (c.get('background_cam') or {}).get('no affinity', {}).get('precision')
+          for m, c in cards.items()}
+    return [metric_values(side['metrics'], ds, v, stage, metric, cams) for _, stage, metric, cams in LEVER_COLUMNS] + \
+           [{int(s): last_third(c) for s, c in (side.get('token_similarity') or {}).get(v, {}).items()},
+            {s: p for s, p in bg.items() if p is not None}]
+
+# %% ../nbs/09d_levers.ipynb #d2ef8e84
+def lever_claims(rec: dict, study: dict) -> list[dict]:
+    """The study's claims (`study_claims`) on the lever file `rec`'s dataset: its models, and the `study` side's runs
+    of the variants it leaves `unchanged`, with their gates and cards; only the rows with numbers on both sides."""
+    ds, keep = rec['dataset'], sorted(rec.get('unchanged') or ())
+    pick = lambda key: {ds: {**dict(_models_of((study.get(key) or {}).get(ds), keep)), **(rec.get(key) or {}).get(ds, {})}}
+    metrics = [m for m in study['metrics'] if m['label']['dataset'] == ds and m['label'].get('variant') in keep]
+    metrics += [m for m in rec['metrics'] if m['label']['dataset'] == ds]
+    tokens = {**{v: x for v, x in (study.get('token_similarity') or {}).items() if v in keep}, **rec['token_similarity']}
+    rows = study_claims(metrics, tokens if ds == 'synth-voc' else None,   # the token claim is on synth-voc
+                        pick('regime_cards'), pick('gates'))
+    return [r for r in rows if 'd' in r]
 
 # %% ../nbs/09d_levers.ipynb #ece736bc
+def _study_side(out_dir: Path) -> dict:
+    "The study committed in `out_dir` as a side: its manifest's metrics, regime cards and gates, study.json's tokens."
+    man, st = out_dir / 'manifest.json', out_dir / 'study.json'
+    m = json.loads(man.read_text()) if man.is_file() else {}
+    return {'metrics': m.get('metrics', []), 'regime_cards': m.get('regime_cards'), 'gates': m.get('gates'),
+            'token_similarity': json.loads(st.read_text()).get('token_similarity', {}) if st.is_file() else {}}
+
+
 def lever_report(out_dir: str | os.PathLike) -> Path:
     """Render `<out_dir>/levers.md` from every lever file of `<out_dir>/levers/`: each lever against the `reference`
     lever (same pretraining, same seeds), the reference against the study committed in `out_dir`."""
@@ -170,39 +204,48 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
     files = sorted((out_dir / 'levers').glob('*.json'))
     if not files: raise CTIError(f'{out_dir}/levers: no lever files; run `cti-nb reproduce --profile full --lever NAME`')
     recs = {f.stem: json.loads(f.read_text()) for f in files}
-    man, st = out_dir / 'manifest.json', out_dir / 'study.json'
-    study = (json.loads(man.read_text())['metrics'] if man.is_file() else [],
-             json.loads(st.read_text()).get('token_similarity', {}) if st.is_file() else {})
-    ref = recs.get('reference')
+    study, ref = _study_side(out_dir), recs.get('reference')
     order = {k: i for i, k in enumerate(LEVERS)}
     lines = [f'Lever screens, profile `{out_dir.name}` — synthetic benchmark, not VOC/COCO. Each cell: the lever\'s mean '
              'over its seeds (in brackets: the mean of what it is compared with over the same seeds, and the mean paired '
-             'difference Δ). Compared with: the `reference` lever for every lever (same pretraining run); the committed '
-             'study for the reference itself.', '',
+             'difference Δ). Compared with: the `reference` lever when it has been run (same pretraining run), else the '
+             'committed study; the committed study for the reference itself.', '',
              '| lever | model | seeds | ' + ' | '.join(c[0] for c in LEVER_COLUMNS) +
-             ' | class-token cosine, last third | train CPU-min per run |', '|---|---|---|' + '---|' * (len(LEVER_COLUMNS) + 2)]
-    docs, deltas = [], []
+             ' | class-token cosine, last third | background CAM precision, no affinity | runs passing the training gates'
+             ' | train CPU-min per run |', '|---|---|---|' + '---|' * (len(LEVER_COLUMNS) + 4)]
+    docs, deltas, claims = [], [], []
     for name, rec in sorted(recs.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])):
         ds = rec['dataset']
-        other = (ref['metrics'], ref['token_similarity']) if ref and name != 'reference' else study
+        other = ref if ref and name != 'reference' else study
         docs.append(f"- `{name}`: {rec['doc']} (`{rec['command']}`; overrides {list(rec['train_set'])}"
                     + (f", pretraining {list(rec['pretrain_set'])}" if rec['pretrain_set'] else '') + ')')
         for v in rec['variants']:
-            mine, theirs = _lever_values(rec['metrics'], rec['token_similarity'], ds, v), _lever_values(*other, ds, v)
-            cells = [_lever_cell(a, b, 3 if i == len(LEVER_COLUMNS) else 1)   # the cosine: 3 decimals
+            mine, theirs = _lever_values(rec, ds, v), _lever_values(other, ds, v)
+            cells = [_lever_cell(a, b, 3 if i >= len(LEVER_COLUMNS) else 1)   # the cosine and the precision: 3 decimals
                      for i, (a, b) in enumerate(zip(mine, theirs))]
             deltas.append((f'{name} · {MODEL_NAMES.get(v, v)}', [{s: a[s] - b[s] for s in a if s in b}
                                                                  for a, b in zip(mine, theirs)],
                            [np.std(list(x.values()), ddof=1) if len(x) > 1 else np.nan
-                            for x in _lever_values(*study, ds, v)]))
+                            for x in _lever_values(study, ds, v)]))
+            passed = [all(x['passed'] is not False for x in g.values() if isinstance(x, dict) and 'passed' in x)
+                      for _, g in _models_of((rec.get('gates') or {}).get(ds), (v,))]
+            cells.append(f'{sum(passed)}/{len(passed)}' if passed else '—')
             mins = [m for m in rec.get('train_minutes', {}).get(v, {}).values() if m is not None]
             cells.append(f'{np.mean(mins):.1f}' if mins else '—')
             lines.append(f"| `{name}` | {MODEL_NAMES.get(v, v)} | {', '.join(map(str, rec['seeds']))} | "
                          + ' | '.join(cells) + ' |')
-    reps = [('committed study', study[0])] + [(f'`{n}`', r['metrics']) for n, r in
+        rows = lever_claims(rec, study)
+        if rows:
+            kept = ', '.join(f"{MODEL_NAMES.get(v, v)} (seeds {', '.join(map(str, metric_values(study['metrics'], ds, v)))})"
+                             for v in rec.get('unchanged') or ())
+            claims += ['', f'### The claims with `{name}`', '', claims_markdown(rows, out_dir.name, title=(
+                f"The study's claims on the models of lever `{name}` ({ds}"
+                + (f'; with the committed {kept}, which the lever does not change' if kept else '')
+                + '); only the claims with both sides. Rule: reproduced only if d > 2 × pooled across-seed sd.')).rstrip()]
+    reps = [('committed study', study['metrics'])] + [(f'`{n}`', r['metrics']) for n, r in
                                               sorted(recs.items(), key=lambda kv: order.get(kv[0], 99)) if r.get('replicate')]
     with atomic_path(out_dir / 'levers.md') as tmp:
-        tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs + ['', '![levers](levers.png)', '']
+        tmp.write_text('\n'.join(lines + ['', 'Levers:'] + docs + ['', '![levers](levers.png)'] + claims + ['']
                                  + replicate_markdown(reps)) + '\n')
     _plot_lever_deltas(deltas, out_dir)
     return out_dir / 'levers.md'

@@ -362,8 +362,8 @@ def study_claims(metrics: list[dict], token_similarity: dict | None = None, card
     return rows
 
 # %% ../nbs/09a_study.ipynb #01fbc51c
-def claims_markdown(rows: list[dict], profile: str) -> str:
-    "The claims table as the text of `study.md`."
+def claims_markdown(rows: list[dict], profile: str, title: str | None = None) -> str:
+    "The claims table as the text of `study.md` (`title`: another first paragraph, e.g. a lever's in `levers.md`)."
     def fmt(x, sd=None, digits=1):
         if x is None: return '—'
         return f'{x:.{digits}f}' + (f' ± {sd:.{digits}f}' if sd is not None else '')
@@ -376,8 +376,9 @@ def claims_markdown(rows: list[dict], profile: str) -> str:
         lines.append(f"| {r['claim']} | {fmt(r['mean_a'], r['sd_a'], dg)} (n={r['n_a']}) | "
                      f"{fmt(r['mean_b'], r['sd_b'], dg)} (n={r['n_b']}) | {fmt(r['d'], None, dg)} {r['unit']} | "
                      f"{fmt(sp2, None, dg)} | **{r['verdict']}** |")
-    return (f'Reproduction study, profile `{profile}` — synthetic benchmark, not VOC/COCO. Rule: reproduced only if '
-            f'd > 2 × pooled across-seed sd.\n\n' + '\n'.join(lines) + '\n')
+    title = title or (f'Reproduction study, profile `{profile}` — synthetic benchmark, not VOC/COCO. Rule: reproduced '
+                      'only if d > 2 × pooled across-seed sd.')
+    return title + '\n\n' + '\n'.join(lines) + '\n'
 
 # %% ../nbs/09a_study.ipynb #4989ed4c
 def rerender_claims(out_dir: str | os.PathLike) -> Path:
