@@ -68,9 +68,9 @@ LEVERS = {
     'infuse6': Lever(doc='infusion after block 6 instead of block 3 (of 12)', variants=('cti',),
                      train_set=('infuse_after=6',), unchanged=('baseline',)),
     'warmup1': Lever(doc='the extra loss terms (background, intra, cross) switched on from the third epoch, as the '
-                         "official COCO setting does, instead of from the first step: the full study's CTI and "
-                         '+I-CTI runs flip their background CAM within the first epoch', variants=('cti',),
-                     seeds=(0, 1, 2), train_set=('warmup=1',), unchanged=('baseline',)),
+                         "official COCO setting does, instead of from the first step, in every variant that has them: "
+                         "the full study's CTI and +I-CTI runs flip their background CAM within the first epoch",
+                     variants=('bgt', 'intra', 'cti'), seeds=(0, 1, 2), train_set=('warmup=1',), unchanged=('baseline',)),
     'lr5e-4': Lever(doc='fine-tune learning rate 5e-4 instead of 2e-3 (a gentler fine-tune of the shipped backbone)',
                     train_set=('lr=0.0005',)),
     'no-tokenizer': Lever(doc="CTI without its tokenizer: independent class tokens (MCTformer-V2's) plus the background "
