@@ -292,7 +292,8 @@ def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
     import matplotlib.pyplot as plt
     from cti_nb.visualize import save_figure
     panels = [(0, 'Δ seed mIoU, official CAMs (pts)'), (1, 'Δ seed mIoU, no affinity (pts)'),
-              (len(LEVER_COLUMNS), 'Δ class-token cosine, last third')]
+              (len(LEVER_COLUMNS), 'Δ class-token cosine, last third'),
+              (len(LEVER_COLUMNS) + 1, 'Δ background CAM precision, no affinity')]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.42 * len(deltas) + 1.4), sharey=True,
                              squeeze=False)
     y = np.arange(len(deltas))[::-1]
@@ -307,8 +308,8 @@ def _plot_lever_deltas(deltas: list, out_dir: Path) -> Path:
         ax.axvline(0, color='k', lw=0.8)
         ax.set_title(title, fontsize=9); ax.tick_params(labelsize=8)
     axes[0, 0].set_yticks(y); axes[0, 0].set_yticklabels([n for n, _, _ in deltas], fontsize=8)
-    fig.suptitle('lever screens vs the reference re-run (reference: vs the committed study); grey: ±2 sd of the '
-                 "study's seeds; synthetic benchmark", fontsize=9)
+    fig.suptitle('lever screens vs the reference lever where it was run, else vs the committed study (same seeds); '
+                 "grey: ±2 sd of the study's seeds; synthetic benchmark", fontsize=9)
     fig.tight_layout()
     path = save_figure(fig, out_dir, 'levers')[0]
     plt.close(fig)
