@@ -74,7 +74,8 @@ LEVERS = {
     'lr5e-4': Lever(doc='fine-tune learning rate 5e-4 instead of 2e-3 (a gentler fine-tune of the shipped backbone)',
                     train_set=('lr=0.0005',)),
     'no-tokenizer': Lever(doc="CTI without its tokenizer: independent class tokens (MCTformer-V2's) plus the background "
-                              'token', variants=('cti',), seeds=(0, 1, 2), train_set=('tokenizer=False',), unchanged=('baseline',)),
+                              'token', variants=('cti',), seeds=(0, 1, 2), train_set=('tokenizer=False',),
+                          unchanged=('baseline',)),
 }
 
 
@@ -197,8 +198,9 @@ def _study_side(out_dir: Path) -> dict:
 
 
 def lever_report(out_dir: str | os.PathLike) -> Path:
-    """Render `<out_dir>/levers.md` from every lever file of `<out_dir>/levers/`: each lever against the `reference`
-    lever (same pretraining, same seeds), the reference against the study committed in `out_dir`."""
+    """Render `<out_dir>/levers.md` and `levers.png` from every lever file of `<out_dir>/levers/`: each lever against
+    the `reference` lever (same pretraining, same seeds), or the study committed in `out_dir` when no reference was
+    run; the reference against the committed study; then each lever's claims (`lever_claims`)."""
     from cti_nb.core import atomic_path
     out_dir = Path(out_dir)
     files = sorted((out_dir / 'levers').glob('*.json'))
