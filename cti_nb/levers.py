@@ -71,6 +71,11 @@ LEVERS = {
                          "official COCO setting does, instead of from the first step, in every variant that has them: "
                          "the full study's CTI and +I-CTI runs flip their background CAM within the first epoch",
                      variants=('bgt', 'intra', 'cti'), seeds=(0, 1, 2), train_set=('warmup=1',), unchanged=('baseline',)),
+    'warmup1-weights0.1': Lever(doc="CTI with the official COCO setting of the extra terms: warmup1's start at the third "
+                                    'epoch and the weights 0.1 each (synth-voc: 0.1, 1, 1). A first-epoch screen: either '
+                                    'change alone leaves some seeds flipped, both together none of the four',
+                                variants=('cti',), seeds=(0, 1, 2), train_set=('warmup=1', 'weights=(0.1,0.1,0.1)'),
+                                unchanged=('baseline',)),
     'lr5e-4': Lever(doc='fine-tune learning rate 5e-4 instead of 2e-3 (a gentler fine-tune of the shipped backbone)',
                     train_set=('lr=0.0005',)),
     'no-tokenizer': Lever(doc="CTI without its tokenizer: independent class tokens (MCTformer-V2's) plus the background "
