@@ -20,7 +20,7 @@ from .runs import load_run, read_log, train_seconds
 from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
 from .reproduce import (regime_cards, reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain,
                               stage_train)
-from .study import (_models_of, claim_verdict, claims_markdown, compare_manifests, last_third, metric_values,
+from .study import (claim_verdict, claims_markdown, compare_manifests, last_third, metric_values, models_of,
                           rerender_claims, study_claims, training_gates)
 
 # %% auto #0
@@ -173,7 +173,7 @@ def _lever_values(side: dict, ds: str, v: str) -> list[dict]:
     """{seed: value} per LEVER_COLUMNS column, then the last-third class-token cosine and the background CAM's precision
     (no affinity), of one model of a side: a lever file or the committed study (`metrics`, `token_similarity`,
     `regime_cards`)."""
-    cards = dict(_models_of((side.get('regime_cards') or {}).get(ds), (v,)))
+    cards = dict(models_of((side.get('regime_cards') or {}).get(ds), (v,)))
     bg = {int(m.rsplit('-s', 1)[1]): (c.get('background_cam') or {}).get('no affinity', {}).get('precision')
           for m, c in cards.items()}
     return [metric_values(side['metrics'], ds, v, stage, metric, cams) for _, stage, metric, cams in LEVER_COLUMNS] + \
@@ -185,7 +185,7 @@ def lever_claims(rec: dict, study: dict) -> list[dict]:
     """The study's claims (`study_claims`) on the lever file `rec`'s dataset: its models, and the `study` side's runs
     of the variants it leaves `unchanged`, with their gates and cards; only the rows with numbers on both sides."""
     ds, keep = rec['dataset'], sorted(rec.get('unchanged') or ())
-    pick = lambda key: {ds: {**dict(_models_of((study.get(key) or {}).get(ds), keep)), **(rec.get(key) or {}).get(ds, {})}}
+    pick = lambda key: {ds: {**dict(models_of((study.get(key) or {}).get(ds), keep)), **(rec.get(key) or {}).get(ds, {})}}
     metrics = [m for m in study['metrics'] if m['label']['dataset'] == ds and m['label'].get('variant') in keep]
     metrics += [m for m in rec['metrics'] if m['label']['dataset'] == ds]
     tokens = {**{v: x for v, x in (study.get('token_similarity') or {}).items() if v in keep}, **rec['token_similarity']}
@@ -235,7 +235,7 @@ def lever_report(out_dir: str | os.PathLike) -> Path:
                            [np.std(list(x.values()), ddof=1) if len(x) > 1 else np.nan
                             for x in _lever_values(study, ds, v)]))
             passed = [all(x['passed'] is not False for x in g.values() if isinstance(x, dict) and 'passed' in x)
-                      for _, g in _models_of((rec.get('gates') or {}).get(ds), (v,))]
+                      for _, g in models_of((rec.get('gates') or {}).get(ds), (v,))]
             cells.append(f'{sum(passed)}/{len(passed)}' if passed else '—')
             mins = [m for m in rec.get('train_minutes', {}).get(v, {}).values() if m is not None]
             cells.append(f'{np.mean(mins):.1f}' if mins else '—')

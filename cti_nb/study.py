@@ -18,8 +18,8 @@ from .runs import load_run, read_log
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'SEED_COLUMNS', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'summarize_metrics',
            'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss', 'classifier_report',
-           'training_gates', 'gates_markdown', 'metric_drift', 'compare_manifests', 'last_third', 'dead_gate',
-           'failed_training_gate', 'study_claims', 'claims_markdown', 'rerender_claims']
+           'training_gates', 'gates_markdown', 'metric_drift', 'compare_manifests', 'last_third', 'models_of',
+           'dead_gate', 'failed_training_gate', 'study_claims', 'claims_markdown', 'rerender_claims']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -270,7 +270,7 @@ MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
                    'cti': ('tokens_vary', 'intra_infusion_acts', 'cross_infusion_acts')}
 
 
-def _models_of(by_model: dict | None, variants):
+def models_of(by_model: dict | None, variants):
     "(model, record) of {'<variant>-s<seed>': record} whose variant is in `variants`, variant by variant."
     for v in variants:
         yield from ((m, r) for m, r in sorted((by_model or {}).items()) if m.rsplit('-s', 1)[0] == v)
@@ -278,7 +278,7 @@ def _models_of(by_model: dict | None, variants):
 
 def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
     "`gate (model)` of the first of `gates` that a card of `variants` on `ds` fails (any seed), else None."
-    for model, card in _models_of((cards or {}).get(ds), variants):
+    for model, card in models_of((cards or {}).get(ds), variants):
         for g in gates:
             if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
     return None
@@ -287,7 +287,7 @@ def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
 # %% ../nbs/09a_study.ipynb #e8fbee5d
 def failed_training_gate(gates: dict | None, ds: str, variants) -> str | None:
     "`training gate <gate> (<model>)` of the first training gate a model of `variants` on `ds` missed, else None."
-    for model, rec in _models_of((gates or {}).get(ds), variants):
+    for model, rec in models_of((gates or {}).get(ds), variants):
         for g, x in rec.items():
             if isinstance(x, dict) and x.get('passed') is False: return f'training gate {g} ({model})'
     return None
