@@ -32,15 +32,16 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     s = figure_samples(a.data_root, 'val', n=a.n_images)
-    x, y = torch.stack(s['tensors']), torch.as_tensor(s['labels']).float()
-    curves = {}
+    x, y, masks = torch.stack(s['tensors']), torch.as_tensor(s['labels']).float(), np.stack(s['gts'])
+    curves, gt_at = {}, {}   # the patch labels per patch size, computed once
     for run in a.runs:
         rows = []
         folder = Path(run) / 'checkpoints'
         cks = [folder / 'last.pth'] if a.last else sorted(folder.glob('epoch_*.pth'))
         for ck in cks:
             net = load_run(run, checkpoint=ck.stem)
-            gt = patch_labels(np.stack(s['gts']), net.patch_size)
+            if net.patch_size not in gt_at: gt_at[net.patch_size] = patch_labels(masks, net.patch_size)
+            gt = gt_at[net.patch_size]
             with torch.no_grad(): r = background_cam_precision(net.cam(x, affinity_layers=0), y, gt)
             rows.append({'epoch': 'last' if a.last else int(ck.stem.split('_')[1]) + 1, **r})
         curves[str(run)] = rows
