@@ -40,8 +40,9 @@ def table(rows: list[dict], cols: list[str]) -> str:
     return '\n'.join(lines)
 
 
-def write_result(name: str, payload: dict) -> Path:
+def write_result(name: str, payload: dict, out: str | os.PathLike | None = None) -> Path:
+    "Write `payload` with the command and the machine record to `out` (default bench/results/<name>.json)."
     from cti_nb.core import save_json
     payload = {'benchmark': name, 'command': ' '.join([Path(sys.executable).name] + sys.argv),
                'machine': machine(), **payload}
-    return save_json(payload, RESULTS / f'{name}.json')
+    return save_json(payload, Path(out) if out else RESULTS / f'{name}.json')

@@ -17,8 +17,9 @@ import numpy as np
 from .core import AMP_MODES, CTIError, amp_mode, atomic_path, autocast, save_json
 
 # %% auto #0
-__all__ = ['seed_cams', 'official_seed_cams', 'evaluate_seeds', 'save_cam_file', 'load_cam_file', 'save_official_cam_dict',
-           'read_official_cam_dict', 'read_cams', 'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
+__all__ = ['resolve_cam_recipe', 'cam_recipe_label', 'cam_recipes_title', 'seed_cams', 'official_seed_cams', 'evaluate_seeds',
+           'save_cam_file', 'load_cam_file', 'save_official_cam_dict', 'read_official_cam_dict', 'read_cams',
+           'find_cam_file', 'generate_cams', 'load_net', 'cams_cli']
 
 # %% ../nbs/06_cam.ipynb #6acaa750
 def _with_bg(cam, C: int):
@@ -29,13 +30,56 @@ def _with_bg(cam, C: int):
         raise CTIError(f'seed_cams: net.cam returned {cam.shape[1]} channels for {C} labels (expected {C + 1} or {C})')
     return cam
 
+# %% ../nbs/06_cam.ipynb #d68c89df
+def _block_count(name: str, v) -> int:
+    "A number of blocks given as an int or a string of digits (a CLI flag); one line otherwise."
+    if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) or (isinstance(v, str) and v.isdigit())):
+        raise CTIError(f'{name}={v!r}: expected a number of blocks' + (" or 'all'" if name == 'affinity_layers' else ''))
+    return int(v)
+
+
+def resolve_cam_recipe(net, recipe='recorded', n_layers=None, affinity_layers=None) -> dict:
+    """The seed-CAM recipe {'n_layers', 'affinity_layers'} that `seed_cams` runs on `net` (None: the official choice
+    of each). It starts from `recipe`: 'recorded', the recipe the network's checkpoint records (`net.cam_recipe`),
+    else the official one; 'official', the recipe of `infer_trm.py`; or a recipe dict. `n_layers` and
+    `affinity_layers` override it when given (`affinity_layers='all'`: the affinity of all blocks)."""
+    if isinstance(recipe, dict): base = recipe
+    elif recipe == 'recorded': base = getattr(net, 'cam_recipe', None) or {}
+    elif recipe == 'official': base = {}
+    else: raise CTIError(f"CAM recipe {recipe!r}: expected 'recorded', 'official' or a dict of n_layers and affinity_layers")
+    out = {'n_layers': base.get('n_layers'), 'affinity_layers': base.get('affinity_layers')}
+    if n_layers is not None: out['n_layers'] = _block_count('n_layers', n_layers)
+    if affinity_layers is not None:
+        out['affinity_layers'] = None if affinity_layers == 'all' else _block_count('affinity_layers', affinity_layers)
+    return out
+
+
+def cam_recipe_label(recipe: dict, net=None) -> str:
+    """A recipe in words: 'official', 'no affinity' or 'affinity last K', then ', class-to-patch last N' unless N is
+    the default (None, or the default blocks of `net`)."""
+    a, n = recipe.get('affinity_layers'), recipe.get('n_layers')
+    if net is not None and n is not None and n == (getattr(net, 'cam_layers', None) or getattr(net, 'depth', None)): n = None
+    name = ('official' if n is None else 'all-block affinity') if a is None else 'no affinity' if a == 0 else f'affinity last {a}'
+    return name if n is None else f'{name}, class-to-patch last {n}'
+
+
+def cam_recipes_title(nets: dict) -> str:
+    """The default seed-CAM recipe of several networks as a figure states it: one label when they share it, else
+    one per network, and '(recorded recipe)' when their checkpoints record it."""
+    labels = {k: cam_recipe_label(resolve_cam_recipe(n), n) for k, n in nets.items()}
+    text = (next(iter(labels.values())) if len(set(labels.values())) == 1 else
+            '; '.join(f'{k}: {v}' for k, v in labels.items()))
+    return text + (' (recorded recipe)' if any(getattr(n, 'cam_recipe', None) for n in nets.values()) else '')
+
 # %% ../nbs/06_cam.ipynb #83044757
 def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool = True, n_layers: int | None = None,
-              affinity_layers: int | None = None, amp: str = 'off'):
+              affinity_layers: int | str | None = None, amp: str = 'off', recipe='recorded'):
     """Seed CAMs (B, C+1, H, W) of the official recipe: net.cam, bilinear up, label mask (BG kept), flip, max_norm.
     One forward per scale runs the images and their mirror images together, under `torch.inference_mode`; `amp`
     ('bf16'; 'fp16' on CUDA) autocasts the network, everything after it is float32.
-    `affinity_layers` (not official): refine with the patch affinity of the last k blocks only, or none (0)."""
+    The blocks are those of `resolve_cam_recipe(net, recipe, n_layers, affinity_layers)`: by default the recipe the
+    network's checkpoint records, else the official one; `affinity_layers` (not official) refines with the patch
+    affinity of the last k blocks only, or none (0)."""
     import torch
     import torch.nn.functional as F
     x = torch.as_tensor(images)
@@ -53,6 +97,7 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
     # label mask $[1, y_1, \dots, y_C]$: background kept, absent classes zeroed
     mask = torch.cat([torch.ones(B, 1, device=dev), y], 1)[:, :, None, None]
     if not scales: raise CTIError('seed_cams: scales must not be empty')
+    r = resolve_cam_recipe(net, recipe, n_layers, affinity_layers)
     total = None
     with torch.inference_mode():
         for s in scales:
@@ -64,8 +109,8 @@ def seed_cams(net, images, labels, scales: Sequence[float] = (1.0,), flip: bool 
             with autocast(mode, dev):
                 # networks that only offer cam(x, n_layers) (e.g. test stand-ins) keep working with the official recipe
                 # $A = \texttt{net.cam}(x)$ for the image and its mirror, $(C{+}1) \times h \times w$
-                cam = (net.cam(v, n_layers=n_layers) if affinity_layers is None else
-                       net.cam(v, n_layers=n_layers, affinity_layers=affinity_layers))
+                cam = (net.cam(v, n_layers=r['n_layers']) if r['affinity_layers'] is None else
+                       net.cam(v, n_layers=r['n_layers'], affinity_layers=r['affinity_layers']))
             # $\mathrm{up}_{H \times W}(A)$, bilinear, `align_corners=False`
             cam = F.interpolate(_with_bg(cam, C).float(), size=(H, W), mode='bilinear', align_corners=False)
             for m in ([cam[:B] * mask, (cam[B:] * mask).flip(-1)] if flip else [cam * mask]):
@@ -224,9 +269,9 @@ def _cam_targets(out_dir: Path, image_id: str, official_format: bool) -> list[Pa
 
 # %% ../nbs/06_cam.ipynb #5af83f97
 def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[float] = (1.0,), flip: bool = True,
-                  n_layers: int | None = None, affinity_layers: int | None = None, dtype: str = 'float16',
+                  n_layers: int | None = None, affinity_layers: int | str | None = None, dtype: str = 'float16',
                   official_format: bool = False, batch_size: int = 1, workers: int = 0, device=None, shard: tuple[int, int] | None = None,
-                  progress: bool = True, amp: str = 'off') -> dict:
+                  progress: bool = True, amp: str = 'off', recipe='recorded') -> dict:
     "Write one CAM file per image of `items` (skips done ids; shards by (rank, world)); returns counts."
     import torch
     from tqdm.auto import tqdm
@@ -262,7 +307,7 @@ def generate_cams(net, items, ids: Sequence[str], out_dir, *, scales: Sequence[f
         x = torch.stack([g[0] for g in group])
         y = torch.stack([g[1] for g in group])
         cams = seed_cams(net, x, y, scales=scales, flip=flip, n_layers=n_layers,
-                         affinity_layers=affinity_layers, amp=amp).cpu().numpy()
+                         affinity_layers=affinity_layers, amp=amp, recipe=recipe).cpu().numpy()
         for b, (_, lab, iid) in enumerate(group):
             if iid != ids[todo[done]]:
                 raise CTIError(f'generate_cams: item id {iid!r} does not match list id {ids[todo[done]]!r}')
@@ -293,7 +338,8 @@ def load_net(run: str | None = None, checkpoint: str | None = None):
 # %% ../nbs/06_cam.ipynb #e5dbdf61
 def cams_cli(argv: list[str] | None = None) -> int:
     "`cti-nb cams`: write seed CAMs, one pickle-free .npz per image, resumable and shardable."
-    p = argparse.ArgumentParser(prog='cti-nb cams', description='Write seed CAMs (official recipe) for a list of images.')
+    p = argparse.ArgumentParser(prog='cti-nb cams', description='Write seed CAMs for a list of images, with the recipe '
+                                'the checkpoint records, else the official one.')
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--run', help='training run directory (model.pth + model.json)')
     src.add_argument('--checkpoint', help='official or exported checkpoint file, or a released checkpoint name '
@@ -305,10 +351,15 @@ def cams_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--out', required=True, help='output folder for <id>.npz')
     p.add_argument('--scales', type=float, nargs='+', default=[1.0], help='input scales, maps summed (default 1.0)')
     p.add_argument('--no-flip', action='store_true', help='do not add the flipped image')
-    p.add_argument('--n-layers', type=int, default=None, help="blocks used for the class-to-patch attention (default: the network's own setting)")
-    p.add_argument('--affinity-layers', type=int, default=None,
-                   help='refinement variant (not official): patch affinity of the last K blocks only, 0 = none '
-                        '(default: all blocks, the official recipe)')
+    p.add_argument('--recipe', choices=['recorded', 'official'], default='recorded',
+                   help='recorded (default): the CAM recipe the checkpoint records (the released synth-voc ones: no '
+                        'affinity), else the official one; official: the official recipe (infer_trm.py) whatever the '
+                        'checkpoint records')
+    p.add_argument('--n-layers', default=None, help='blocks whose class-to-patch attention makes the CAM, the last N '
+                   "(default: the recipe's, else the network's own setting)")
+    p.add_argument('--affinity-layers', default=None,
+                   help="refinement: patch affinity of the last K blocks, 0 = none, 'all' = all blocks (the official "
+                        "refinement) (default: the recipe's, else all)")
     p.add_argument('--dtype', choices=sorted(_CAM_DTYPES), default='float16',
                    help='precision of the stored maps (default float16: half the disk, 1e-3 accuracy)')
     p.add_argument('--amp', choices=AMP_MODES, default='off',
@@ -325,6 +376,12 @@ def cams_cli(argv: list[str] | None = None) -> int:
     from cti_nb.core import get_device
     amp_mode(a.amp, get_device(a.device))     # a bad --device / --amp is refused before anything is written
     net = load_net(a.run, a.checkpoint)
+    a.cam_recipe = resolve_cam_recipe(net, a.recipe, a.n_layers, a.affinity_layers)
+    if hasattr(net, 'depth'):                 # a flag that names blocks the network does not have: one line, now
+        from cti_nb.checkpoints import check_cam_recipe
+        check_cam_recipe(a.cam_recipe, net.depth, a.run or a.checkpoint)
+    a.cam_recipe_from = ('checkpoint' if a.recipe == 'recorded' and getattr(net, 'cam_recipe', None) else 'official') + \
+        (' + flags' if a.n_layers is not None or a.affinity_layers is not None else '')
     from cti_nb.data import InferenceDataset, load_dataset
     ds = load_dataset(a.data_root, split=a.list or a.split)
     if getattr(net, 'num_classes', ds.num_classes) != ds.num_classes:
@@ -341,15 +398,18 @@ def _write_cams(a, net, ds, out: Path) -> int:
     "The work of `cams_cli` once its arguments are checked and its output folder is locked."
     from cti_nb.core import is_main_process
     from cti_nb.data import InferenceDataset
+    r = getattr(a, 'cam_recipe', None) or resolve_cam_recipe(net, getattr(a, 'recipe', 'recorded'), a.n_layers,
+                                                            a.affinity_layers)
     if is_main_process():
-        recipe = ('official seed CAM (infer_trm.py)' if a.affinity_layers is None else
-                  f'seed CAM with patch affinity of the last {a.affinity_layers} blocks (not official)')
-        save_json({'recipe': recipe, 'affinity_layers': a.affinity_layers, 'source': a.run or a.checkpoint, 'data_root': a.data_root,
-                   'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip, 'n_layers': a.n_layers,
+        label = cam_recipe_label(r, net)
+        recipe = 'official seed CAM (infer_trm.py)' if label == 'official' else f'seed CAM, {label} (not official)'
+        save_json({'recipe': recipe, 'cam_recipe': r, 'cam_recipe_from': getattr(a, 'cam_recipe_from', 'official'),
+                   'affinity_layers': r['affinity_layers'], 'n_layers': r['n_layers'], 'source': a.run or a.checkpoint,
+                   'data_root': a.data_root, 'list': a.list or a.split, 'scales': a.scales, 'flip': not a.no_flip,
                    'dtype': a.dtype, 'amp': a.amp, 'n_images': len(ds)}, out / 'cams.json')
-    r = generate_cams(net, InferenceDataset(ds), ds.ids, out, scales=a.scales, flip=not a.no_flip,
-                      n_layers=a.n_layers, affinity_layers=a.affinity_layers, dtype=a.dtype, official_format=a.official_format,
-                      batch_size=a.batch_size, workers=a.workers, device=a.device, progress=not a.quiet, amp=a.amp)
-    print(f"cams: rank {r['rank']}/{r['world']}: wrote {r['written']}, skipped {r['skipped']} already done "
+    res = generate_cams(net, InferenceDataset(ds), ds.ids, out, scales=a.scales, flip=not a.no_flip, recipe=r,
+                        dtype=a.dtype, official_format=a.official_format, batch_size=a.batch_size, workers=a.workers,
+                        device=a.device, progress=not a.quiet, amp=a.amp)
+    print(f"cams: rank {res['rank']}/{res['world']}: wrote {res['written']}, skipped {res['skipped']} already done "
           f"-> {out}")
     return 0

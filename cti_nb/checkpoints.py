@@ -18,24 +18,29 @@ from .core import CTIError, load_torch
 from .model import CTIModel
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'RELEASED_CHECKPOINTS', 'shipped_entry', 'infer_config', 'load_state_dict_strict',
-           'recorded_num_heads', 'load_official', 'resolve_backbone_file', 'file_sha256', 'verified_file',
-           'load_backbone_state_dict', 'deit_to_cti_state_dict', 'cti_to_deit_state_dict', 'init_from_deit',
-           'export_checkpoint', 'released_info', 'load_released']
+__all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'RELEASED_CHECKPOINTS', 'OFFICIAL_CAM_RECIPE', 'shipped_entry', 'pinned_files',
+           'infer_config', 'load_state_dict_strict', 'recorded_num_heads', 'load_official', 'resolve_backbone_file',
+           'file_sha256', 'verified_file', 'load_backbone_state_dict', 'deit_to_cti_state_dict',
+           'cti_to_deit_state_dict', 'init_from_deit', 'check_cam_recipe', 'export_checkpoint', 'released_info',
+           'record_cam_recipe', 'load_released']
 
 # %% ../nbs/03b_checkpoints.ipynb #2029bf21
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
-# name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain)
+# name -> file in WEIGHTS_DIR and its pinned sha256 (written by `make backbone`, see 05b_pretrain); `head`: the
+# classifier head stored next to it (`cti-nb pretrain --eval-only` reads it), pinned the same way
 SHIPPED_BACKBONES: dict[str, dict] = {
     'synth-in': {'file': 'synth-in_vit12-d64.safetensors',
-                 'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c'},
+                 'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c',
+                 'head': {'file': 'synth-in_vit12-d64_head.safetensors',
+                          'sha256': '7da6c29c925a90f96ee0c14b88bf46b2b1f1a0c07eee01a1d56de75124da35c2'}},
 }
-# the released fine-tunes (`export_checkpoint`; made by `cti-nb reproduce --profile full --release`)
+# the released fine-tunes (`export_checkpoint`; made by `cti-nb reproduce --profile full --release`; the CAM recipe
+# they record was written into them by `record_cam_recipe`, which changed their sha256: see "The CAM recipe" below)
 RELEASED_CHECKPOINTS: dict[str, dict] = {
     'synth-voc-baseline': {'file': 'synth-voc-baseline.safetensors',
-                           'sha256': '25d529c914a7a7bf9fe702e5b95868eea6101bf311958b3f6145466c548f8793'},
+                           'sha256': 'd0110a8452a90d2315bf413b233a6da984a0585d561be41f1932b8baad008dba'},
     'synth-voc-cti': {'file': 'synth-voc-cti.safetensors',
-                      'sha256': '901c2b0110a66f36479cdc592d8bf3346d6ab6736ccfcd4f34eabaf107b54e05'},
+                      'sha256': '0ababb1125839d4511a8ed7afbd79f75739085bb3dd51e048493c7fdf3682903'},
 }
 
 # %% ../nbs/03b_checkpoints.ipynb #6b792071
@@ -45,6 +50,18 @@ def shipped_entry(src) -> tuple[str, dict] | None:
     if src in SHIPPED_BACKBONES: return 'backbone', SHIPPED_BACKBONES[src]
     if src in RELEASED_CHECKPOINTS: return 'checkpoint', RELEASED_CHECKPOINTS[src]
     return None
+
+# %% ../nbs/03b_checkpoints.ipynb #12a64abf
+def pinned_files() -> dict[str, dict]:
+    """Every weight file that ships in `WEIGHTS_DIR`, by file name: {'kind', 'name', 'sha256'} (the backbones, their
+    classifier heads, the released checkpoints)."""
+    out = {}
+    for name, e in SHIPPED_BACKBONES.items():
+        out[e['file']] = {'kind': 'backbone', 'name': name, 'sha256': e['sha256']}
+        if 'head' in e: out[e['head']['file']] = {'kind': 'backbone head', 'name': name, 'sha256': e['head']['sha256']}
+    for name, e in RELEASED_CHECKPOINTS.items():
+        out[e['file']] = {'kind': 'checkpoint', 'name': name, 'sha256': e['sha256']}
+    return out
 
 # %% ../nbs/03b_checkpoints.ipynb #34a6c320
 def _unwrap_state_dict(obj) -> dict:
@@ -106,6 +123,7 @@ def recorded_num_heads(path, obj=None) -> int | None:
 def load_official(path_or_state_dict, num_heads: int | None = None, **overrides) -> CTIModel:
     """A network in eval mode from an official CTI or MCTformer-V2 checkpoint (file or state dict), loaded strictly;
     the heads are `num_heads`, else those the file records (`recorded_num_heads`), else guessed (`infer_config`).
+    Such a file records no CAM recipe: `net.cam_recipe` is None, the official one (`infer_trm.py`).
     A released checkpoint's name or an exported `.safetensors` file goes to `load_released`."""
     if isinstance(path_or_state_dict, (str, Path)) and (shipped_entry(path_or_state_dict)
                                                        or Path(path_or_state_dict).suffix == '.safetensors'):
@@ -117,6 +135,7 @@ def load_official(path_or_state_dict, num_heads: int | None = None, **overrides)
     cfg = {**infer_config(sd, num_heads), **overrides}
     net = CTIModel(**cfg)
     load_state_dict_strict(net, sd)
+    net.cam_recipe = None
     return net.eval()
 
 # %% ../nbs/03b_checkpoints.ipynb #5aeb7eb1
@@ -140,26 +159,39 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 # %% ../nbs/03b_checkpoints.ipynb #2d9a366b
+def _pin_of(src, f: Path) -> dict | None:
+    "The pin of a shipped name, or of a path that is a pinned file in WEIGHTS_DIR; else None."
+    if (hit := shipped_entry(src)): return {'kind': hit[0], 'name': src, 'sha256': hit[1]['sha256']}
+    try: inside = f.resolve().parent == Path(WEIGHTS_DIR).resolve()
+    except OSError: return None
+    return pinned_files().get(f.name) if inside else None
+
+
 def verified_file(src) -> Path:
-    "`resolve_backbone_file`; for a shipped name the file must exist and match its pinned sha256."
+    """`resolve_backbone_file`; a shipped file (by name, or by its path in `WEIGHTS_DIR`) must exist and match its
+    pinned sha256."""
     f = resolve_backbone_file(src)
-    if (hit := shipped_entry(src)):
-        kind, want = hit[0], hit[1]['sha256']
-        if not f.is_file(): raise CTIError(f'{f}: shipped {kind} {src!r} is missing (expected sha256 {want})')
+    if (pin := _pin_of(src, f)):
+        kind, name, want = pin['kind'], pin['name'], pin['sha256']
+        if not f.is_file(): raise CTIError(f'{f}: shipped {kind} {name!r} is missing (expected sha256 {want})')
         got = file_sha256(f)
         if got != want: raise CTIError(f'{f}: sha256 {got} does not match the expected {want} of the shipped '
-                                       f'{kind} {src!r} (altered or truncated file)')
+                                       f'{kind} {name!r} (altered or truncated file)')
     return f
 
 # %% ../nbs/03b_checkpoints.ipynb #ecefe336
-def load_backbone_state_dict(src) -> dict:
-    "The state dict behind a shipped name (hash verified), a .safetensors file or a torch checkpoint."
-    f = verified_file(src)
-    if f.suffix != '.safetensors': return _unwrap_state_dict(load_torch(f))
+def _read_safetensors(f: Path) -> dict:
     from safetensors.torch import load_file
     try: return load_file(str(f))
     except Exception as e:
         raise CTIError(f'{f}: not a readable safetensors file ({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+
+
+def load_backbone_state_dict(src) -> dict:
+    "The state dict behind a shipped name or file (hash verified), a .safetensors file or a torch checkpoint."
+    f = verified_file(src)
+    if f.suffix != '.safetensors': return _unwrap_state_dict(load_torch(f))
+    return _read_safetensors(f)
 
 # %% ../nbs/03b_checkpoints.ipynb #0255cfd6
 def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token: bool = True,
@@ -249,25 +281,55 @@ def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
         raise
     return net
 
+# %% ../nbs/03b_checkpoints.ipynb #c91f4b21
+OFFICIAL_CAM_RECIPE = {'n_layers': None, 'affinity_layers': None}   # infer_trm.py: default blocks, all-block affinity
+
+
+def check_cam_recipe(recipe, depth: int, where) -> dict:
+    """A CAM recipe {'n_layers': None | 1..depth, 'affinity_layers': None | 0..depth} checked against a network of
+    `depth` blocks (missing keys are None); otherwise one line that names `where`, the file that records it."""
+    want = f"expected {{'n_layers': null or 1..{depth}, 'affinity_layers': null, 0 or 1..{depth}}}"
+    if not isinstance(recipe, dict) or set(recipe) - set(OFFICIAL_CAM_RECIPE):
+        raise CTIError(f'{where}: cam_recipe {recipe!r}: {want}')
+    out = {**OFFICIAL_CAM_RECIPE, **recipe}
+    for k, lo in (('n_layers', 1), ('affinity_layers', 0)):
+        v = out[k]
+        if v is None: continue
+        if isinstance(v, bool) or not isinstance(v, int): raise CTIError(f'{where}: cam_recipe {k}={v!r}: {want}')
+        if not lo <= v <= depth:
+            raise CTIError(f'{where}: cam_recipe {k}={v} names blocks the network does not have (it has {depth}); {want}')
+    return out
+
+
+def _explicit_cam_recipe(recipe, kwargs: dict, where) -> dict:
+    "A recipe checked against the network of `kwargs`, its class-to-patch blocks written out (null: the default)."
+    with torch.device('meta'): ref = CTIModel(**kwargs)
+    out = check_cam_recipe(recipe, ref.depth, where)
+    if out['n_layers'] is None: out['n_layers'] = ref.cam_layers or ref.depth
+    return out
+
 # %% ../nbs/03b_checkpoints.ipynb #d09cc479
-def export_checkpoint(run_dir, out_file, note: dict | None = None) -> Path:
+def export_checkpoint(run_dir, out_file, note: dict | None = None, cam_recipe: dict | None = None) -> Path:
     """A finished training run's network as one `.safetensors` file; its metadata `cti_nb` is the run's `model.json`
-    (keyword arguments, variant, dataset, class names) plus `note` (e.g. the command that trained it)."""
+    (keyword arguments, variant, dataset, class names) plus `note` (e.g. the command that trained it) and
+    `cam_recipe`, the CAM recipe its numbers were measured with (`check_cam_recipe`, blocks written out; None: the
+    one `model.json` records, else none, i.e. the official recipe)."""
     from safetensors.torch import save_file
     from cti_nb.core import atomic_path
     run = Path(run_dir)
     for f in (run / 'model.json', run / 'model.pth'):
         if not f.is_file(): raise CTIError(f'{f}: missing; export needs a finished training run directory')
     meta = {**json.loads((run / 'model.json').read_text()), **(note or {})}
+    if cam_recipe is not None: meta['cam_recipe'] = cam_recipe
+    if meta.get('cam_recipe') is None: meta.pop('cam_recipe', None)
+    else: meta['cam_recipe'] = _explicit_cam_recipe(meta['cam_recipe'], meta.get('kwargs', {}), run)
     sd = {k: v.contiguous() for k, v in _unwrap_state_dict(load_torch(run / 'model.pth')).items()}
     with atomic_path(out_file) as tmp: save_file(sd, str(tmp), metadata={'cti_nb': json.dumps(meta, sort_keys=True)})
     return Path(out_file)
 
 # %% ../nbs/03b_checkpoints.ipynb #ffcad723
-def released_info(name_or_file) -> dict:
-    "The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file."
+def _released_meta(f: Path) -> dict:
     from safetensors import safe_open
-    f = verified_file(name_or_file)
     try:
         with safe_open(str(f), 'pt') as h: meta = h.metadata() or {}
     except Exception as e:
@@ -275,12 +337,36 @@ def released_info(name_or_file) -> dict:
     if 'cti_nb' not in meta: raise CTIError(f'{f}: no cti_nb metadata; expected a file written by export_checkpoint')
     return json.loads(meta['cti_nb'])
 
+
+def released_info(name_or_file) -> dict:
+    "The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file."
+    return _released_meta(verified_file(name_or_file))
+
+# %% ../nbs/03b_checkpoints.ipynb #47ae804e
+def record_cam_recipe(name_or_file, cam_recipe: dict | None, out_file=None) -> Path:
+    """Write `cam_recipe` (`check_cam_recipe`, blocks written out; None removes it: the official recipe) into the
+    metadata of an exported checkpoint, in place or to `out_file`. The tensors are unchanged; the file's sha256 is not,
+    so a released checkpoint must be re-pinned in `RELEASED_CHECKPOINTS`."""
+    from safetensors.torch import save_file
+    from cti_nb.core import atomic_path
+    f = verified_file(name_or_file)
+    meta = _released_meta(f)
+    if cam_recipe is None: meta.pop('cam_recipe', None)
+    else: meta['cam_recipe'] = _explicit_cam_recipe(cam_recipe, meta.get('kwargs', {}), f)
+    sd = _read_safetensors(f)
+    dest = Path(out_file or f)
+    with atomic_path(dest) as tmp: save_file(sd, str(tmp), metadata={'cti_nb': json.dumps(meta, sort_keys=True)})
+    return dest
+
 # %% ../nbs/03b_checkpoints.ipynb #0dafa3c8
 def load_released(name_or_file, device: str = 'cpu') -> CTIModel:
-    "The network of a released checkpoint (by name, hash verified) or of an exported file, in eval mode."
+    """The network of a released checkpoint (by name, hash verified) or of an exported file, in eval mode, with
+    `net.released` (the file's record) and `net.cam_recipe` (the CAM recipe it records, else None: the official one)."""
     f = verified_file(name_or_file)                      # hashed once; metadata and tensors are read from the path
-    info = released_info(f)
+    info = _released_meta(f)
     net = CTIModel(**info['kwargs'])
-    load_state_dict_strict(net, load_backbone_state_dict(f))
+    recipe = info.get('cam_recipe')
+    net.cam_recipe = None if recipe is None else check_cam_recipe(recipe, net.depth, f)
+    load_state_dict_strict(net, _read_safetensors(f))
     net.released = info                                  # variant, dataset, class names, provenance
     return net.to(device).eval()

@@ -27,6 +27,8 @@ COMMANDS = {
     'segment': ('cti_nb.segment:segment_cli', 'segmentation stage: train | predict | evaluate'),
     'reproduce': ('cti_nb.levers:reproduce_cli', 'run the pipeline and every figure: --profile smoke|quick|full '
                   '(--lever NAME: screen one change of the study; --claims: re-judge a committed profile)'),
+    'robustness': ('cti_nb.robustness:robustness_cli', 'one configuration over seeds and thread counts: training gates, '
+                   'background CAM precision, seed mIoU and final loss per run (robustness as a number)'),
     'bench': ('cti_nb.cli:bench_cli', 'run the benchmark scripts in bench/ (tables + JSON in bench/results/)'),
     'explore': ('cti_nb.cli:explore_cli', 'open the interactive explorer (nbs/explore.ipynb) in JupyterLab'),
     'docs': ('cti_nb.docs:docs_cli', 'build the static HTML site of the notebooks (from a checkout; make docs)'),
@@ -137,7 +139,16 @@ def explore_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--ip', default='127.0.0.1', help='address to bind (default 127.0.0.1: this machine only)')
     p.add_argument('--no-browser', action='store_true', help='start the server without opening a browser')
     p.add_argument('--print-command', action='store_true', help='print the JupyterLab command and exit')
+    p.add_argument('--artifacts', default=None, metavar='FILE',
+                   help="a reproduction's artifacts.json (e.g. runs/reproduce/quick/artifacts.json): explore its runs "
+                        "instead of the released checkpoints")
     a = p.parse_args(argv)
+    if a.artifacts:   # the explorer's kernel reads it (its `artifacts` parameter's default)
+        from cti_nb.core import CTIError
+        art = Path(a.artifacts).resolve()
+        if not art.is_file():
+            raise CTIError(f'{a.artifacts}: no such artifacts.json; `cti-nb reproduce` writes one in its work folder')
+        os.environ['CTI_NB_ARTIFACTS'] = str(art)
     nb = Path(a.notebook) if a.notebook else explorer_notebook()
     if not nb.is_file():
         from cti_nb.core import CTIError

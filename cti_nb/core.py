@@ -12,6 +12,7 @@ import errno
 import functools
 import inspect
 import json
+import numbers
 import os
 import platform
 import random
@@ -26,9 +27,10 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AMP_MODES',
-           'LOCK_NAME', 'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode', 'autocast',
-           'rank_and_world', 'is_main_process', 'atomic_path', 'make_folder', 'save_json', 'save_torch', 'load_torch',
-           'Config', 'env_info', 'git_commit', 'hold_lock', 'locked', 'die_with_parent']
+           'SIMD_FLAGS', 'LOCK_NAME', 'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode',
+           'autocast', 'rank_and_world', 'is_main_process', 'atomic_path', 'make_folder', 'save_json', 'save_torch',
+           'load_torch', 'Config', 'env_info', 'cpu_info', 'cpu_signature', 'git_commit', 'hold_lock', 'locked',
+           'die_with_parent']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class CTIError(ValueError):
@@ -235,12 +237,22 @@ class Config:
         return dataclasses.replace(self, **kw)
 
     def apply_overrides(self, items: list[str] | None):
-        "A copy with `key=value` strings applied; values are parsed as Python literals, else kept as strings."
-        kw = {}
+        """A copy with `key=value` strings applied; values are parsed as Python literals, else kept as strings, and
+        checked against the field's annotation (`CTIError` naming the key and the expected type)."""
+        kw, raw = {}, {}
         for item in items or []:
             if '=' not in item: raise CTIError(f'override {item!r}: expected key=value')
             k, v = item.split('=', 1)
+            raw[k.strip()] = v.strip()
             kw[k.strip()] = _parse_value(v.strip())
+        self._check_names(kw)
+        types = {f.name: _field_types(f.type) for f in dataclasses.fields(self)}
+        for k, val in kw.items():
+            allowed = types[k]
+            if allowed is None or _type_ok(val, allowed): continue
+            if 'str' in allowed and isinstance(val, numbers.Number) and not isinstance(val, bool):
+                kw[k] = raw[k]; continue                 # a number for a text field is its text (a name, a path)
+            raise CTIError(f'--set {k}={val!r}: expected {_type_words(allowed)}')
         return self.override(**kw)
 
 # %% ../nbs/00_core.ipynb #670b5f4f
@@ -248,9 +260,55 @@ def _parse_value(v: str):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
 
+# %% ../nbs/00_core.ipynb #9e51c2d4
+_TYPE_WORDS = {'int': 'an int', 'float': 'a float', 'bool': 'a bool (True or False)', 'str': 'a string',
+               'tuple': 'a tuple', 'list': 'a list', 'dict': 'a dict', 'None': 'None'}
+
+
+def _split_top(s: str, sep: str) -> list[str]:
+    "`s` split at the `sep` characters that are outside brackets."
+    parts, depth, cur = [], 0, ''
+    for ch in s:
+        depth += (ch == '[') - (ch == ']')
+        if ch == sep and depth == 0: parts.append(cur); cur = ''
+        else: cur += ch
+    return parts + [cur]
+
+
+def _field_types(ann) -> tuple[str, ...] | None:
+    "The type names a dataclass field's annotation allows ('float | None' -> ('float', 'None')); None if unknown."
+    if isinstance(ann, type): ann = ann.__name__
+    s = str(ann).replace('typing.', '').strip()
+    if s.startswith(('Optional[', 'Union[')) and s.endswith(']'):
+        inner = _split_top(s[s.index('[') + 1:-1], ',')
+        s = ' | '.join(inner + (['None'] if s.startswith('Optional[') else []))
+    names = []
+    for part in _split_top(s, '|'):
+        name = part.strip().split('[', 1)[0].strip()
+        name = {'NoneType': 'None', 'Tuple': 'tuple', 'List': 'list', 'Dict': 'dict'}.get(name, name)
+        if name not in _TYPE_WORDS: return None
+        names.append(name)
+    return tuple(names)
+
+
+def _type_ok(v, allowed: tuple[str, ...]) -> bool:
+    "Whether value `v` is one of the `allowed` type names (an int counts as a float; a bool as neither)."
+    is_bool = isinstance(v, (bool, np.bool_))
+    checks = {'None': v is None, 'bool': is_bool, 'str': isinstance(v, str), 'dict': isinstance(v, dict),
+              'int': isinstance(v, numbers.Integral) and not is_bool,
+              'float': isinstance(v, numbers.Real) and not is_bool,
+              'tuple': isinstance(v, (tuple, list)), 'list': isinstance(v, (tuple, list))}
+    return any(checks[a] for a in allowed)
+
+
+def _type_words(allowed: tuple[str, ...]) -> str:
+    "'a float (or None)', 'a bool (True or False) or a string', ..."
+    words = ' or '.join(_TYPE_WORDS[a] for a in allowed if a != 'None') or 'None'
+    return words + (' (or None)' if 'None' in allowed and len(allowed) > 1 else '')
+
 # %% ../nbs/00_core.ipynb #7ba296ec
 def env_info() -> dict:
-    "Machine and version facts for manifests and benchmarks (CPU count, torch threads, versions, git commit)."
+    "Machine and version facts for manifests and benchmarks (CPU and its SIMD, torch threads, versions, git commit)."
     import torch
     info = {'python': platform.python_version(), 'platform': platform.platform(), 'cpu_count': os.cpu_count(),
             'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
@@ -261,7 +319,38 @@ def env_info() -> dict:
     from cti_nb import __version__
     info['cti_nb'] = __version__
     info['git_commit'] = git_commit()
+    info['cpu'] = cpu_info()
     return info
+
+# %% ../nbs/00_core.ipynb #e41b7d26
+SIMD_FLAGS = ('avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16',
+              'avx512_fp16', 'amx_tile', 'amx_bf16', 'amx_int8',          # x86 (/proc/cpuinfo "flags")
+              'asimd', 'sve', 'sve2', 'bf16', 'i8mm')                     # aarch64 (/proc/cpuinfo "Features")
+
+
+def cpu_info() -> dict:
+    "The CPU's model name, its SIMD flags among `SIMD_FLAGS` (sorted) and PyTorch's CPU kernel set ('AVX2', ...)."
+    model, flags = None, set()
+    try: lines = Path('/proc/cpuinfo').read_text(errors='replace').splitlines()
+    except OSError: lines = []
+    for line in lines:
+        key, _, val = line.partition(':')
+        key = key.strip().lower()
+        if key == 'model name' and model is None: model = ' '.join(val.split())
+        elif key in ('flags', 'features'): flags |= set(val.split())
+    try:
+        import torch
+        isa = torch.backends.cpu.get_cpu_capability()
+    except Exception: isa = None
+    return {'model': model or platform.processor() or platform.machine() or None,
+            'flags': sorted(flags & set(SIMD_FLAGS)), 'isa': isa}
+
+
+def cpu_signature(env: dict) -> str | None:
+    "A manifest environment's CPU as one comparable string ('model | flags | isa'); None without a 'cpu' record."
+    cpu = (env or {}).get('cpu')
+    if not cpu: return None
+    return f"{cpu.get('model') or '?'} | {','.join(sorted(cpu.get('flags') or ()))} | {cpu.get('isa') or '?'}"
 
 # %% ../nbs/00_core.ipynb #cbad381b
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:

@@ -5,12 +5,14 @@
 # %% ../nbs/12_docs.ipynb #55faf2b4
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
 import re
 import shutil
 import time
+import warnings
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -18,8 +20,8 @@ from .core import CTIError, atomic_path, save_json
 
 # %% auto #0
 __all__ = ['SECTIONS', 'NAV_CSS', 'checkout_root', 'reading_order', 'cell_flags', 'strip_directives', 'not_run',
-           'execute_notebook', 'nav_bar', 'notebook_title', 'render_notebook', 'api_markdown', 'markdown_page',
-           'check_links', 'build_docs', 'docs_cli']
+           'execute_notebook', 'tex_to_mathml', 'math_html', 'markdown_html', 'nav_bar', 'notebook_title',
+           'render_notebook', 'api_markdown', 'markdown_page', 'check_links', 'build_docs', 'docs_cli']
 
 # %% ../nbs/12_docs.ipynb #65e4f091
 SECTIONS = (('Start', 'nbs', ['index.ipynb']),
@@ -93,6 +95,49 @@ def execute_notebook(path: str | os.PathLike, skip_flags=('notest', 'slow'), tim
                                                       text='(not run when the docs were built: a slow or notest cell)\n')]
     return nb
 
+# %% ../nbs/12_docs.ipynb #ae870162
+_TEX_ALIASES = {r'\arg': r'\operatorname{arg}'}   # latex2mathml 3.81 copies \arg through as an unknown command
+
+
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    "MathML of a LaTeX formula (latex2mathml); a ValueError when latex2mathml cannot convert it."
+    from latex2mathml.converter import convert
+    for name, alias in _TEX_ALIASES.items(): tex = re.sub(re.escape(name) + r'(?![A-Za-z])', lambda m: alias, tex)
+    try: out = convert(tex.strip(), display='block' if display else 'inline')
+    except Exception as e: raise ValueError(f'latex2mathml cannot parse it ({type(e).__name__})') from None
+    unknown = re.findall(r'>(\\[A-Za-z]+)<', out)   # an unknown command comes back verbatim: <mi>\foo</mi>
+    if unknown: raise ValueError(f'latex2mathml does not know {", ".join(unknown)}')
+    return out
+
+# %% ../nbs/12_docs.ipynb #ac655b03
+def math_html(tex: str, display: bool = False) -> str:
+    "A formula as MathML, or as its TeX in a <code> element (with a warning) when it does not convert."
+    try: return tex_to_mathml(tex, display)
+    except ValueError as e:
+        warnings.warn(f'formula left as TeX, {e}: {tex.strip()[:80]}')
+        d = '$$' if display else '$'
+        return f'<code class="cti-tex">{html.escape(d + tex + d)}</code>'
+
+# %% ../nbs/12_docs.ipynb #e943fe23
+@functools.lru_cache(None)
+def _mathml_renderer():
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+    class MathMLRenderer(IPythonRenderer):
+        "nbconvert's renderer of markdown cells, with every formula as MathML instead of TeX for MathJax."
+        def block_math(self, body): return math_html(body, display=True)
+        def inline_math(self, body): return math_html(body)
+        def latex_environment(self, name, body): return math_html(f'\\begin{{{name}}}{body}\\end{{{name}}}', True)
+        def heading(self, text, level, **attrs):   # nbconvert's anchor (ElementTree) writes <ns0:math>
+            return re.sub(r'(</?)ns\d+:|\s+xmlns:ns\d+="[^"]*"', r'\1', super().heading(text, level, **attrs))
+    return MathMLRenderer
+
+
+def markdown_html(md: str, anchors: bool = True, attachments: dict | None = None) -> str:
+    "HTML of markdown as nbconvert renders a markdown cell (Jupyter's rules for math), formulas as MathML."
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+    r = _mathml_renderer()(escape=False, exclude_anchor_links=not anchors, attachments=attachments)
+    return MarkdownWithMath(renderer=r).render(md)
+
 # %% ../nbs/12_docs.ipynb #77cad27d
 NAV_CSS = ('<style>.cti-nav{position:sticky;top:0;z-index:10;background:#24292f;color:#fff;padding:6px 16px;'
            'font:14px sans-serif}.cti-nav a{color:#9cdcfe;margin-right:14px;text-decoration:none}'
@@ -125,8 +170,9 @@ def notebook_title(nb) -> tuple[str, str]:
 
 # %% ../nbs/12_docs.ipynb #1866cbca
 def render_notebook(nb, page: str, nav: str, title: str) -> str:
-    "HTML of a notebook as the site shows it: `#| hide` cells left out, directive lines removed, the nav bar on top."
+    "HTML of a notebook as the site shows it: `#| hide` cells left out, directive lines removed, formulas as MathML."
     import copy
+    from jinja2 import pass_context
     from nbconvert import HTMLExporter
     nb = copy.deepcopy(nb)
     cells = []
@@ -137,7 +183,11 @@ def render_notebook(nb, page: str, nav: str, title: str) -> str:
             if not c.source and not c.get('outputs'): continue
         cells.append(c)
     nb.cells = cells
-    body, _ = HTMLExporter(template_name='lab').from_notebook_node(nb, resources={'metadata': {'name': title}})
+    md = pass_context(lambda ctx, src: markdown_html(src, attachments=ctx.get('cell', {}).get('attachments')))
+    exporter = HTMLExporter(template_name='lab', filters={'markdown2html': md})
+    body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})
+    # the formulas are MathML already: the template's MathJax, a script from a CDN, is left out
+    body = re.sub(r'<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->', '', body, flags=re.S)
     m = re.search(r'<body[^>]*>', body)
     if not m: raise CTIError(f'{page}: nbconvert wrote no <body>')
     return body[:m.end()] + nav + body[m.end():]
@@ -168,13 +218,13 @@ def api_markdown(module: str) -> str:
 
 # %% ../nbs/12_docs.ipynb #c97aae57
 def markdown_page(md: str, title: str, nav: str) -> str:
-    "A standalone HTML page of markdown (rendered with mistune, which nbconvert uses)."
-    import mistune
+    "A standalone HTML page of markdown, rendered as the notebook pages render a markdown cell."
+    from pygments.formatters import HtmlFormatter
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             '<style>body{font:15px/1.5 sans-serif;margin:0}main{max-width:980px;margin:0 auto;padding:8px 24px}'
             'pre{background:#f6f8fa;padding:8px;overflow-x:auto}code{background:#f6f8fa}table{border-collapse:collapse}'
-            'td,th{border:1px solid #ddd;padding:4px 8px}</style></head><body>'
-            f'{nav}<main>{mistune.html(md)}</main></body></html>')
+            'td,th{border:1px solid #ddd;padding:4px 8px}' + HtmlFormatter().get_style_defs('.highlight') +
+            f'</style></head><body>{nav}<main>{markdown_html(md, anchors=False)}</main></body></html>')
 
 # %% ../nbs/12_docs.ipynb #7f709ff8
 class _Links:

@@ -25,13 +25,14 @@ def layer_token_attention(net, x, layer: int):
         return upto - net(x, n_layers=L - layer - 1).token_attention
 
 # %% ../nbs/explore.ipynb #63849499
-# the seed-CAM recipes the panel offers: name -> `affinity_layers` of `seed_cams` (None: all blocks, the official one)
-RECIPES = {'official': None, 'no affinity': 0}
+# the seed-CAM recipes the panel offers: name -> (`recipe`, `affinity_layers`) of `seed_cams`
+RECIPES = {'recorded': ('recorded', None), 'official': ('official', None), 'no affinity': ('official', 0)}
 
 
 class Explorer:
     """State and drawing of the explorer: `set(image=, cls=, layer=, model=, recipe=)`, then `render()` returns a
-    figure. `recipe` is the seed-CAM recipe: 'official' (refined by the affinity of all blocks) or 'no affinity'."""
+    figure. `recipe` is the seed-CAM recipe: 'recorded' (the model's checkpoint's, else the official one), 'official'
+    (refined by the affinity of all blocks) or 'no affinity'."""
 
     def __init__(self, nets: dict, samples: dict):
         if not nets: raise CTIError('Explorer needs at least one network')
@@ -40,11 +41,19 @@ class Explorer:
         self.model, self.image, self.layer = next(iter(nets)), 0, None
         self.layer = self.depth - 1
         self.cls = self._first_present(0)
-        self.recipe = 'official'
+        self.recipe = 'recorded'
         self._cache = {}
 
     @property
     def depth(self) -> int: return self.nets[self.model].depth
+
+    def recipe_label(self) -> str:
+        "The CAM panel's recipe as its title states it."
+        from cti_nb.cam import cam_recipe_label
+        net = self.nets[self.model]
+        if self.recipe != 'recorded': return self.recipe
+        r = getattr(net, 'cam_recipe', None)
+        return f'recorded: {cam_recipe_label(r, net)}' if r else 'official (no recorded recipe)'
 
     def _first_present(self, i) -> int:
         present = np.nonzero(self.samples['labels'][i] > 0.5)[0]
@@ -84,7 +93,8 @@ class Explorer:
             net = self.nets[self.model]
             x = self.samples['tensors'][self.image][None]
             C = len(self.class_names)
-            cams = seed_cams(net, x, np.ones((1, C), np.float32), affinity_layers=RECIPES[self.recipe])[0].cpu().numpy()
+            recipe, aff = RECIPES[self.recipe]
+            cams = seed_cams(net, x, np.ones((1, C), np.float32), recipe=recipe, affinity_layers=aff)[0].cpu().numpy()
             with torch.no_grad(): out = net(x)
             tokens = foreground_tokens(out.class_tokens, net.has_bg_token)[:, 0]       # (L, C, D)
             att = layer_token_attention(net, x, self.layer)[0].cpu().numpy()          # (P, h, w)
@@ -104,7 +114,7 @@ class Explorer:
         ax[0].imshow(img); ax[0].imshow(mask_to_rgb(gt), alpha=0.35)
         ax[0].set_title(f'image {self.image} + ground truth', fontsize=9)
         ax[1].imshow(overlay_cam(img, a['cams'][self.cls + 1]))
-        ax[1].set_title(f'{self.model}: CAM of {name}' + ('' if present else ' (absent)') + f'\n{self.recipe}', fontsize=9)
+        ax[1].set_title(f'{self.model}: CAM of {name}' + ('' if present else ' (absent)') + f'\n{self.recipe_label()}', fontsize=9)
         if a['has_bg']:
             ax[2].imshow(overlay_cam(img, a['cams'][0])); ax[2].set_title('background CAM', fontsize=9)
         else:

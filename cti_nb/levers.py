@@ -20,8 +20,9 @@ from .runs import load_run, read_log, train_seconds
 from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
 from .reproduce import (regime_cards, reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain,
                               stage_train)
-from .study import (claim_verdict, claims_markdown, compare_manifests, last_third, metric_values, models_of,
-                          rerender_claims, study_claims, training_gates)
+from .drift import compare_manifests
+from .study import (claim_verdict, claims_markdown, last_third, metric_values, models_of, rerender_claims,
+                          study_claims, training_gates)
 
 # %% auto #0
 __all__ = ['LEVERS', 'LEVER_COLUMNS', 'RELEASED_RUNS', 'Lever', 'class_token_cosine', 'loss_term_sizes', 'screen_lever',
@@ -332,7 +333,8 @@ def release_checkpoints(work='runs/reproduce', out_dir=None, profile='full', for
     """Train (or reuse) the profile's seed-0 synth-voc runs behind `RELEASED_RUNS` in WORK/<profile>, export each to
     `out_dir` (default: the package's weights folder) and record them in `released.json`: {name: record}."""
     import dataclasses
-    from cti_nb.checkpoints import WEIGHTS_DIR, export_checkpoint, file_sha256
+    from cti_nb.checkpoints import WEIGHTS_DIR, export_checkpoint, file_sha256, released_info
+    from cti_nb.figdata import affinity_layers_of
     from cti_nb.study import classifier_report
     prof = get_profile(profile) if isinstance(profile, str) else profile
     part = dataclasses.replace(prof, seeds=(0,), voc_variants=tuple(RELEASED_RUNS.values()), coco_variants=())
@@ -349,10 +351,13 @@ def release_checkpoints(work='runs/reproduce', out_dir=None, profile='full', for
                'run_settings_hash': done_hash(run), 'trained_at_commit': trained.get('git_commit'),
                'train_s': train_seconds(run), 'val_mAP': rep['val_mAP'], 'cls_loss_ratio': rep['cls_loss_ratio'],
                'environment': env_info(), 'made_by': f'cti-nb reproduce --profile {prof.name} --release'}
-        f = export_checkpoint(run, out_dir / f'{name}.safetensors', {'release': rec})
-        records[name] = {**rec, 'file': f.name, 'sha256': file_sha256(f), 'bytes': f.stat().st_size}
+        # the CAM recipe the study scores the released runs with (the profile's pseudo-label recipe)
+        recipe = {'n_layers': None, 'affinity_layers': affinity_layers_of(prof.pseudo_affinity)}
+        f = export_checkpoint(run, out_dir / f'{name}.safetensors', {'release': rec}, cam_recipe=recipe)
+        records[name] = {**rec, 'file': f.name, 'sha256': file_sha256(f), 'bytes': f.stat().st_size,
+                         'cam_recipe': released_info(f)['cam_recipe']}
         print(f"    {name!r}: {{'file': {f.name!r}, 'sha256': {records[name]['sha256']!r}}},   # val mAP "
-              f"{rep['val_mAP']:.3f}", flush=True)
+              f"{rep['val_mAP']:.3f}, CAM recipe {records[name]['cam_recipe']}", flush=True)
     save_json(records, out_dir / 'released.json')
     return records
 
@@ -377,8 +382,12 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--compare', default=None, metavar='DIR',
                    help="then compare the run's metrics field by field with DIR/manifest.json (e.g. figures/smoke); "
                         'exit 1 on any difference')
-    p.add_argument('--tolerance', type=float, default=0.0,
-                   help='with --compare: largest absolute difference of a number that counts as equal (default 0)')
+    p.add_argument('--tolerance', type=float, default=None,
+                   help='with --compare: one largest absolute difference for every number (0 = bit-exact; default: '
+                        'bit-exact on the machine that made the reference, else the tolerances measured beside it)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='threads of every process (training, CAMs, figures); cores/threads trainings at once '
+                        "(default: the profile's jobs)")
     other.add_argument('--release', action='store_true',
                        help="train only the released checkpoints' runs (the profile's, default full, seed-0 synth-voc "
                             'MCTformer-V2 and CTI, reused by the full study) and export them to OUT (default: the '
@@ -394,6 +403,6 @@ def reproduce_cli(argv: list[str] | None = None) -> int:
     elif a.release: release_checkpoints(a.work, a.out, a.profile or 'full', a.force)
     elif a.lever: screen_lever(a.lever, a.profile or 'full', a.work, a.out or 'figures', a.force)
     else:
-        path = reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures)
+        path = reproduce(a.profile or 'quick', a.out, a.work, a.force, a.notebooks, a.figures, a.threads)
         if a.compare: return int(bool(compare_manifests(path, a.compare, a.tolerance)))
     return 0

@@ -38,6 +38,8 @@ class TrainConfig(Config):
         weights: loss weights (bg, intra, cross); None = the variant's official values.
         warmup: the extra terms count when the epoch index > warmup; None = the dataset's (-1 voc, 1 coco).
         detach_fg_cams: detach the foreground CAMs in the BG loss; None = the dataset's (coco only).
+        bg_affinity: the BG loss on maps refined by the patch affinity ('official') or unrefined ('identity', a
+            diagnostic switch; see `05_step`).
         step_impl: the step's implementation, one of `STEP_IMPLS` ('optimised', 'four-pass').
         epochs, batch_size: the schedule's length and the **global** batch (split over the DDP ranks).
         lr, base_lr: the learning rate; `lr=None` = the official base_lr x batch_size / 512.
@@ -79,6 +81,7 @@ class TrainConfig(Config):
     weights: tuple | None = None
     warmup: int | None = None
     detach_fg_cams: bool | None = None
+    bg_affinity: str = 'official'
     infuse_after: int = 3
     n_layers: int = 6
     memory_size: int = 30
@@ -111,7 +114,7 @@ class TrainConfig(Config):
 
     def step_settings(self) -> StepSettings:
         s = variant_settings(self.variant, self.dataset, views=self.views, infuse_after=self.infuse_after,
-                             n_layers=self.n_layers, memory_size=self.memory_size)
+                             n_layers=self.n_layers, memory_size=self.memory_size, bg_affinity=self.bg_affinity)
         if self.weights is not None:
             w = tuple(self.weights)
             if len(w) != 3: raise CTIError(f'weights={self.weights}: expected three numbers (bg, intra, cross)')

@@ -319,8 +319,7 @@ def _classifier_from(init: str) -> ViTClassifier:
         f = resolve_backbone_file(init)
         head = f.with_name(f.stem + '_head.safetensors')
         if not head.is_file(): raise CTIError(f'{head}: no head next to the backbone; top-1 needs a classifier head')
-        from safetensors.torch import load_file
-        sd = {**load_backbone_state_dict(init), **load_file(str(head))}
+        sd = {**load_backbone_state_dict(init), **load_backbone_state_dict(head)}   # the shipped head: hash verified
     if sd.get('head.weight') is None or sd['head.weight'].ndim != 2:
         raise CTIError(f'{init}: not a pretraining classifier (expected a ViTClassifier run or an exported backbone)')
     K, D = sd['head.weight'].shape

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from pathlib import Path
 from .core import CTIError, Config, save_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'Profile', 'get_profile', 'settings_hash', 'cached_stage', 'done_hash', 'mark_done', 'prepare_stage',
-           'Stage', 'work_folder']
+__all__ = ['PROFILES', 'Profile', 'get_profile', 'merged_sets', 'with_threads', 'train_threads', 'settings_hash', 'cached_stage',
+           'done_hash', 'mark_done', 'prepare_stage', 'Stage', 'work_folder']
 
 # %% ../nbs/09c_profiles.ipynb #f724d519
 @dataclass
@@ -93,6 +94,29 @@ def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise CTIError(f'unknown profile {name!r}; choose one of {", ".join(PROFILES)}')
     return PROFILES[name]
+
+# %% ../nbs/09c_profiles.ipynb #6e40722c
+def merged_sets(*sets) -> list[str]:
+    "`key=value` overrides merged in order; a later key replaces an earlier one in its place."
+    out = {}
+    for kv in (kv for s in sets for kv in s): out[kv.split('=', 1)[0].strip()] = kv
+    return list(out.values())
+
+# %% ../nbs/09c_profiles.ipynb #4dc53e8e
+def with_threads(prof: Profile, threads: int) -> Profile:
+    "The profile with `threads` threads in every process: this one, its figure kernels and cores/threads trainings."
+    import torch
+    if threads < 1: raise CTIError(f'--threads {threads}: expected a positive integer')
+    torch.set_num_threads(threads)
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[var] = str(threads)   # figure kernels inherit it
+    return prof.override(jobs=max(1, (os.cpu_count() or 1) // threads))
+
+
+def train_threads(runs: dict) -> int | list | None:
+    "The torch thread count the training runs ran with (a sorted list when they differ)."
+    seen = sorted({json.loads((Path(r) / 'config.json').read_text()).get('env', {}).get('torch_threads')
+                   for by_v in runs.values() for by_seed in by_v.values() for r in by_seed.values()} - {None})
+    return seen[0] if len(seen) == 1 else (seen or None)
 
 # %% ../nbs/09c_profiles.ipynb #cb68892e
 def settings_hash(settings: dict) -> str:

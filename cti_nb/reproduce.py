@@ -15,9 +15,9 @@ import numpy as np
 
 from .core import CTIError, die_with_parent, env_info, locked, save_json
 from .figdata import affinity_layers_of, cam_recipe_name
-from .study import gates_markdown, training_gates
-from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, prepare_stage,
-                             work_folder)
+from .study import gates_markdown, reproduction_summary, training_gates
+from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, merged_sets,
+                             prepare_stage, train_threads, with_threads, work_folder)
 
 
 # %% auto #0
@@ -154,7 +154,7 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
                 own = prof.voc_train_set if ds == 'synth-voc' else prof.coco_train_set
-                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': list(prof.train_set) + list(own),
+                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': merged_sets(prof.train_set, own),
                             'root': root, 'preset': PRESETS[ds], 'backbone': _backbone_hash(PRESETS[ds].get('init'))}
                 sets = [kv for kv in settings['set'] if not (ds in init and kv.startswith('init='))]
                 args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
@@ -396,10 +396,13 @@ def regime_cards(roots: dict, runs: dict, n_images: int = 64) -> dict:
 @locked(work_folder)
 def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = None,
               work: str | os.PathLike = 'runs/reproduce', force: bool = False, notebooks=None,
-              figures_only=None) -> Path:
+              figures_only=None, threads: int | None = None) -> Path:
     """Run the whole pipeline for a profile; returns the path of its `manifest.json`: in `OUT/<profile>/` with `out`
-    (`out='figures'` regenerates the committed profile), else in `WORK/<profile>/figures/`."""
+    (`out='figures'` regenerates the committed profile), else in `WORK/<profile>/figures/`. `threads`: every process
+    (training, CAMs, figures) uses that many threads, and cores/threads trainings run at once (default: the profile's
+    `jobs`, cores/jobs threads per training)."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
+    if threads: prof = with_threads(prof, threads)
     work = Path(work) / prof.name
     out_dir = Path(out) / prof.name if out else work / 'figures'
     work.mkdir(parents=True, exist_ok=True)
@@ -416,6 +419,7 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
     with Stage(timings, 'gates'): gates = training_gates(prof.gates, roots, runs, art['metrics'])
     with Stage(timings, 'card'): cards = regime_cards(roots, runs)
     art['gates'], art['regime_cards'] = gates, cards
+    environment['train_threads'] = train_threads(runs)
     art_path = save_json(art, work / 'artifacts.json')
     with Stage(timings, 'figures'): executed = stage_figures(prof, art_path, out_dir, notebooks, figures_only)
     configs = {ds: {v: {s: json.loads((Path(r) / 'config.json').read_text()) for s, r in by_seed.items()}
@@ -431,7 +435,6 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
                 'notebooks': [str(Path(p).relative_to(out_dir)) for p in executed], 'train_configs': configs,
                 'note': 'All numbers are on the built-in synthetic benchmark (synth-voc / synth-coco), not VOC/COCO.'}
     path = save_json(manifest, out_dir / 'manifest.json')
-    print(gates_markdown(gates) + f"\ngates all passed: {gates['all_passed']}")
-    print(f'\nreproduce {prof.name}: {len(manifest["figures"])} figures and manifest in {out_dir} '
-          f'({manifest["wall_clock_s"]["total"]:.0f} s)')
+    print(gates_markdown(gates) + f"\ngates all passed: {gates['all_passed']}\n")
+    print(reproduction_summary(out_dir, gates, art_path, manifest['wall_clock_s']['total']), flush=True)
     return path

@@ -20,11 +20,13 @@ from .trainloop import make_optimizer
 
 
 # %% auto #0
-__all__ = ['VARIANTS', 'STEP_IMPLS', 'StepSettings', 'variant_settings', 'four_pass_step', 'optimised_step', 'CTIStep',
-           'backward_and_step', 'make_step', 'memory_for', 'embed_dim_of', 'benchmark_step']
+__all__ = ['VARIANTS', 'BG_AFFINITIES', 'STEP_IMPLS', 'StepSettings', 'variant_settings', 'bg_loss_affinity', 'four_pass_step',
+           'optimised_step', 'CTIStep', 'backward_and_step', 'make_step', 'memory_for', 'embed_dim_of',
+           'benchmark_step']
 
 # %% ../nbs/05_step.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
+BG_AFFINITIES = ('official', 'identity')
 
 
 @dataclasses.dataclass
@@ -41,6 +43,8 @@ class StepSettings(Config):
         memory_size: class tokens the memory keeps per class.
         cross_gate: L_cross counts only when every class has memory_size entries (official).
         bg_fp64: the BG loss in float64 (official).
+        bg_affinity: the maps the BG loss compares: 'official' (refined by the patch affinity of every block, as
+            `models/model_CTI.py`) or 'identity' (unrefined; a diagnostic switch, not a method).
     """
     views: int = 2
     w_bg: float = 0.1
@@ -53,6 +57,7 @@ class StepSettings(Config):
     memory_size: int = 30
     cross_gate: bool = True
     bg_fp64: bool = True
+    bg_affinity: str = 'official'
 
     def check(self, has_bg_token: bool = True):
         if self.views not in (1, 2): raise CTIError(f'views={self.views}: expected 1 or 2')
@@ -64,6 +69,8 @@ class StepSettings(Config):
         if not has_bg_token and (self.w_bg > 0 or self.w_intra > 0 or self.w_cross > 0):
             raise CTIError('a network without BG token trains only the classification loss (variant baseline)')
         if self.memory_size < 1: raise CTIError(f'memory_size={self.memory_size}: expected >= 1')
+        if self.bg_affinity not in BG_AFFINITIES:
+            raise CTIError(f'bg_affinity={self.bg_affinity!r}: expected one of {", ".join(BG_AFFINITIES)}')
         return self
 
     def active(self, epoch: int) -> dict:
@@ -84,6 +91,13 @@ def variant_settings(variant: str, dataset: str = 'voc', **kw) -> StepSettings:
                 detach_fg_cams=dataset == 'coco')
     base.update(kw)
     return StepSettings(**base)
+
+# %% ../nbs/05_step.ipynb #2e2e737b
+def bg_loss_affinity(o, s: StepSettings) -> torch.Tensor:
+    "The (B, N, N) affinity the BG loss refines with: the official patch affinity, or the identity (diagnostic)."
+    if s.bg_affinity == 'official': return o.patch_affinity
+    B, N, _ = o.patch_affinity.shape
+    return torch.eye(N, dtype=o.patch_affinity.dtype, device=o.patch_affinity.device).expand(B, N, N)
 
 # %% ../nbs/05_step.ipynb #56ff856d
 def _finish(terms: dict, s: StepSettings, memory, cross_counts: bool) -> dict:
@@ -118,7 +132,7 @@ def four_pass_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
     # $L_{cls} = \sum_{z \in \{o.cls,\, o.pcls,\, p.cls,\, p.pcls\}} \mathrm{MLSM}(z, y)$
     terms = {'loss_cls': classification_loss(logits, y)}
     if act['bg']:
-        terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, o.patch_affinity, y, s.w_bg,
+        terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, bg_loss_affinity(o, s), y, s.w_bg,
                                                s.detach_fg_cams, s.bg_fp64)
     if act['intra']:
         # pass 3 (I-CTI): view 1 with $X_{:P} \leftarrow (X_{:P} + X'_s)/2$ after block $s$; $X'_s$ not detached
@@ -204,7 +218,7 @@ def optimised_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
         logits += [p.class_logits, p.patch_logits]
     terms = {'loss_cls': classification_loss(logits, y)}
     if act['bg']:
-        terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, o.patch_affinity, y, s.w_bg,
+        terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, bg_loss_affinity(o, s), y, s.w_bg,
                                                s.detach_fg_cams, s.bg_fp64)
     r = n_plain
     if act['intra']:

@@ -18,8 +18,8 @@ from .runs import load_run, read_log
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'SEED_COLUMNS', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'summarize_metrics',
            'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss', 'classifier_report',
-           'training_gates', 'gates_markdown', 'metric_drift', 'compare_manifests', 'last_third', 'models_of',
-           'dead_gate', 'failed_training_gate', 'study_claims', 'claims_markdown', 'rerender_claims']
+           'training_gates', 'gates_markdown', 'last_third', 'models_of', 'dead_gate', 'failed_training_gate',
+           'study_claims', 'claims_markdown', 'rerender_claims', 'failed_gates', 'reproduction_summary']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -182,72 +182,6 @@ def gates_markdown(gates: dict) -> str:
                             f" | {'—' if x['passed'] is None else ('yes' if x['passed'] else '**no**')} |")
     return '\n'.join(rows)
 
-# %% ../nbs/09a_study.ipynb #c6ad86ff
-def _metric_id(rec: dict) -> str:
-    "A metric record's identity: its label without the chosen threshold (which is a result)."
-    lab = rec['label']
-    return ' '.join(f'{k}={lab[k]}' for k in sorted(lab) if k != 'threshold' and lab[k] is not None)
-
-
-def _metric_fields(rec: dict) -> dict:
-    "The compared fields of a metric record: the threshold and every value but the file path; details dotted."
-    out = {'threshold': rec['label'].get('threshold')}
-    for k, v in rec.items():
-        if k in ('label', 'file'): continue
-        if isinstance(v, dict): out.update({f'{k}.{kk}': vv for kk, vv in v.items()})
-        else: out[k] = v
-    return out
-
-# %% ../nbs/09a_study.ipynb #5d94e395
-def _same(x, y, tolerance: float) -> bool:
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    if num(x) and num(y):
-        return x == y or abs(x - y) <= tolerance or (np.isnan(x) and np.isnan(y))
-    return x == y
-
-# %% ../nbs/09a_study.ipynb #87445b30
-def metric_drift(new: list[dict], reference: list[dict], tolerance: float = 0.0) -> tuple[list[str], int]:
-    "(one line per difference, number of fields compared) between two lists of metric records matched by label."
-    a, b = ({_metric_id(r): _metric_fields(r) for r in recs} for recs in (new, reference))
-    lines, n = [], 0
-    for key in sorted(set(a) | set(b)):
-        if key not in a: lines.append(f'{key}: only in the reference'); continue
-        if key not in b: lines.append(f'{key}: only in the new run'); continue
-        for f in sorted(set(a[key]) | set(b[key])):
-            x, y = a[key].get(f), b[key].get(f)
-            n += 1
-            if _same(x, y, tolerance): continue
-            delta = f', Δ {x - y:+.3g}' if all(isinstance(v, (int, float)) for v in (x, y)) else ''
-            lines.append(f'{key}: {f} = {x!r}, reference {y!r}{delta}')
-    return lines, n
-
-# %% ../nbs/09a_study.ipynb #df36c1ea
-def _manifest_file(path) -> Path:
-    p = Path(path)
-    return p / 'manifest.json' if p.is_dir() or not p.suffix else p
-
-# %% ../nbs/09a_study.ipynb #63ccb2da
-def compare_manifests(new, reference, tolerance: float = 0.0, out=print) -> list[str]:
-    """Print every metric difference between two manifests (files, or profile folders holding `manifest.json`), after
-    the commit and environment of each; returns the difference lines (empty = the same numbers)."""
-    man = {}
-    for side, path in (('new', new), ('reference', reference)):
-        f = _manifest_file(path)
-        if not f.is_file():
-            raise CTIError(f'{f}: no {side} manifest; make one with `cti-nb reproduce --profile <name> --out '
-                           f'{f.parent.parent}` (and commit it if it is the reference)')
-        man[side] = json.loads(f.read_text())
-        if not isinstance(man[side], dict) or 'metrics' not in man[side]:
-            raise CTIError(f'{f}: not a reproduce manifest (no metrics)')
-        e = man[side].get('environment') or {}
-        out(f"drift: {side:9} {f}  commit {e.get('git_commit')}, torch {e.get('torch')} with {e.get('torch_threads')} "
-            f"thread(s), {e.get('cpu_count')} CPUs, {e.get('platform')}")
-    lines, n = metric_drift(man['new']['metrics'], man['reference']['metrics'], tolerance)
-    for line in lines: out(f'drift: {line}')
-    out(f'drift: {n} fields of {len(man["reference"]["metrics"])} metric records compared, {len(lines)} differ'
-        f' (tolerance {tolerance:g})' + ('' if lines else ': the same numbers'))
-    return lines
-
 # %% ../nbs/09a_study.ipynb #10368220
 def last_third(per_block) -> float:
     "Mean of a per-block curve over its last third of blocks (the blocks of the paper's distinctness claim)."
@@ -396,3 +330,31 @@ def rerender_claims(out_dir: str | os.PathLike) -> Path:
     with atomic_path(out_dir / 'study.md') as tmp: tmp.write_text(claims_markdown(study['claims'], out_dir.name))
     save_json(study, st)
     return out_dir / 'study.md'
+
+# %% ../nbs/09a_study.ipynb #1341854f
+def failed_gates(gates: dict) -> list[str]:
+    "'dataset model: gate value (threshold t)' for every gate that did not pass."
+    return [f"{ds} {model}: {name} {x['value']} (threshold {x['threshold']})"
+            for ds, by_model in gates.items() if ds != 'all_passed' for model, gs in by_model.items()
+            for name, x in gs.items() if name != 'detail' and x.get('passed') is False]
+
+
+def reproduction_summary(out_dir, gates: dict, artifacts, seconds: float) -> str:
+    "The closing report of a reproduction (figures folder, gates, claims, the explorer command)."
+    out_dir = Path(out_dir)
+    bad = failed_gates(gates)
+    files = ', '.join(f for f in ('manifest.json', 'study.md', 'results.md') if (out_dir / f).is_file())
+    verdict = ('none set in this profile (it checks the pipeline, not the training)' if gates.get('all_passed') is None
+               else 'all passed' if not bad else f'{len(bad)} not passed: ' + '; '.join(bad))
+    lines = [f'== reproduce {out_dir.name}: done in {seconds:.0f} s (synthetic benchmark, not VOC/COCO) ==',
+             f'figures:  {out_dir}/ ({len(list(out_dir.glob("*.png")))} figures; {files}; executed notebooks in '
+             'notebooks/)', f'gates:    {verdict}']
+    study = out_dir / 'study.json'
+    claims = json.loads(study.read_text()).get('claims', []) if study.is_file() else []
+    lines.append(f'claims:   {len(claims)} (2-sd rule; study.md has the sd and d of each)' if claims else
+                 'claims:   none (no study.json: the study notebook did not run)')
+    for c in claims:
+        lines.append(f"  {c['claim']}: {c['mean_a']:.1f} vs {c['mean_b']:.1f} -> {c['verdict']}"
+                     if c.get('mean_a') is not None and c.get('mean_b') is not None else f"  {c['claim']}: {c['verdict']}")
+    lines.append(f'explore:  cti-nb explore --artifacts {artifacts}')
+    return '\n'.join(lines)

@@ -6,6 +6,8 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: minutes-long end-to-end test, not in `make test` (see `make kill-resume`)')
     config.addinivalue_line('markers', 'browser: drives a real headless Chromium (make browser-test)')
     config.addinivalue_line('markers', 'docs: builds the whole docs site, executing the notebooks (make docs-test)')
+    config.addinivalue_line('markers', 'drift: re-makes part of the smoke profile to prove the drift check fails on real '
+                                       'drift (make smoke, after the smoke run)')
     config.addinivalue_line('markers', 'wheel: builds the wheel and uses it from a fresh venv (make wheel-test)')
 
 

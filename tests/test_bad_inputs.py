@@ -173,6 +173,10 @@ def set_without_value(data, tmp, run):
     return cli(*train_args(data, tmp / 'r', 'lr'))
 
 
+def set_wrong_type(data, tmp, run):
+    return cli(*train_args(data, tmp / 'r', 'lr=abc'))
+
+
 def threshold_grammar_cli(data, tmp, run):
     return cli('evaluate', '--cams', tmp, '--gt', data / 'SegmentationClass', '--list', data / 'ImageSets' /
                'Segmentation' / 'train.txt', '--thresholds', '0.3:0.5', '--num-classes', 13, '--quiet')
@@ -243,7 +247,7 @@ def coco_unknown_category(data, tmp, run):
 
 
 def missing_reference_manifest(data, tmp, run):
-    from cti_nb.study import compare_manifests
+    from cti_nb.drift import compare_manifests
     save_json({'metrics': []}, tmp / 'new' / 'manifest.json')
     return api(compare_manifests, tmp / 'new', tmp / 'figures' / 'smoke', out=lambda s: None)
 
@@ -255,6 +259,18 @@ def unknown_backbone_name(data, tmp, run):
 def unknown_released_name(data, tmp, run):
     return cli('cams', '--checkpoint', 'synth-voc-nothing', '--data-root', data, '--split', 'train', '--out', tmp / 'cams',
                '--quiet')
+
+
+def checkpoint_recipe_names_missing_blocks(data, tmp, run):
+    """An exported checkpoint of the 2-block run whose recorded CAM recipe asks for the class-to-patch attention of 5
+    blocks (written by hand: `export_checkpoint` and `record_cam_recipe` refuse such a recipe)."""
+    from safetensors.torch import load_file, save_file
+    from cti_nb.checkpoints import export_checkpoint, released_info
+    good = export_checkpoint(run, tmp / 'good.safetensors')
+    meta = {**released_info(good), 'cam_recipe': {'n_layers': 5, 'affinity_layers': 0}}
+    save_file(load_file(str(good)), str(tmp / 'recipe.safetensors'), metadata={'cti_nb': json.dumps(meta)})
+    return cli('cams', '--checkpoint', tmp / 'recipe.safetensors', '--data-root', data, '--split', 'train', '--out',
+               tmp / 'cams', '--quiet')
 
 
 def backbone_of_another_width(data, tmp, run):
@@ -312,6 +328,9 @@ ROWS = {
     'unknown backbone name (train CLI --init)': (unknown_backbone_name,
                                                  'imagenet-xl: no such checkpoint file, nor a shipped name (backbones: '
                                                  'synth-in; released checkpoints: synth-voc-baseline, synth-voc-cti)'),
+    'checkpoint whose CAM recipe names blocks it does not have (cams CLI)': (
+        checkpoint_recipe_names_missing_blocks, 'recipe.safetensors: cam_recipe n_layers=5 names blocks the network does '
+                                                'not have (it has 2)'),
     'backbone of another width (train CLI --init)': (backbone_of_another_width,
                                                      'wide.safetensors: DeiT checkpoint: key'),
     'truncated backbone file (train CLI --init)': (truncated_backbone, 'b.safetensors: not a readable safetensors'),
@@ -319,6 +338,7 @@ ROWS = {
     'unknown released checkpoint name (cams CLI)': (unknown_released_name,
                                                     'synth-voc-nothing: no such checkpoint file, nor a released '
                                                     'checkpoint name (synth-voc-baseline, synth-voc-cti)'),
+    '--set value of the wrong type (train CLI)': (set_wrong_type, "--set lr='abc': expected a float (or None)"),
 }
 
 

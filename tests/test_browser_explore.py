@@ -148,7 +148,7 @@ def test_explorer_in_jupyterlab(tmp_path):
                            _dropdown(page, 'class').evaluate('e => e.selectedIndex') + 1) % _dropdown(page, 'class').locator('option').count())),
                        ('layer', lambda: _slider_set(page, 'layer', 1)),
                        ('model', lambda: _dropdown(page, 'model').select_option(label=models[-1])),
-                       ('cam', lambda: _dropdown(page, 'CAM').select_option(label='no affinity'))]
+                       ('cam', lambda: _dropdown(page, 'CAM').select_option(label='official'))]   # from the recorded recipe
             for i, (what, change) in enumerate(changes, start=3):
                 change()
                 new, new_rgb = _wait_for_new_figure(page, digest, what)

@@ -68,7 +68,11 @@ def test_cams_cli_resumable_and_evaluable(synth_checkpoint, tmp_path):
         cams, classes = load_cam_file(out / f'{iid}.npz')
         assert classes.tolist() == np.nonzero(ds.labels(i) > 1e-5)[0].tolist()
         assert cams.shape[1:] == ds.mask(i).shape and cams.dtype == np.float16
-    assert json.loads((out / 'cams.json').read_text())['flip'] is True
+    info = json.loads((out / 'cams.json').read_text())
+    assert info['flip'] is True
+    # a .pth in the authors' layout records no CAM recipe: the official one ran, and cams.json says so
+    assert (info['cam_recipe'], info['cam_recipe_from'], info['recipe']) == \
+        ({'n_layers': None, 'affinity_layers': None}, 'official', 'official seed CAM (infer_trm.py)')
     first = ds.ids[0]
     mtime = (out / f'{first}.npz').stat().st_mtime_ns
     (out / f'{ds.ids[1]}.npz').unlink()

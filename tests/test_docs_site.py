@@ -1,8 +1,10 @@
 """`make docs` as a user runs it: the whole site built into a temporary folder (method notebooks executed), its links,
-its key pages, and a headless-Chromium screenshot of the index (runs/docs-test/index.png)."""
+its key pages, and headless-Chromium screenshots of the index (runs/docs-test/index.png) and of equations rendered
+from MathML, offline (runs/docs-test/equations.png)."""
 import importlib
 import json
 import os
+import re
 import time
 
 import pytest
@@ -71,3 +73,19 @@ def test_screenshot_of_the_index(site):
         assert page.url.endswith('/nbs/explore.html')
         page.screenshot(path=out / 'explore_page.png')
     assert (out / 'index.png').stat().st_size > 10_000
+
+
+def test_equations_are_mathml_that_chromium_lays_out(site):
+    "04_losses offline: formulas as MathML, no MathJax; Chromium sets a fraction's numerator above its denominator."
+    out = run_folder('docs-test')
+    html = (site / 'nbs' / '04_losses.html').read_text()
+    assert re.search(r'<math [^>]*display="block"', html) and 'mathjax' not in html.lower()
+    with chromium(viewport=(1280, 900)) as page:
+        page.route('**/*', lambda r: r.continue_() if r.request.url.startswith('file:') else r.abort())  # offline
+        page.goto((site / 'nbs' / '04_losses.html').as_uri())
+        frac = page.locator('math[display="block"] mfrac').first
+        frac.evaluate("e => e.closest('math').scrollIntoView({block: 'center'})")
+        num, den = (frac.locator(':scope > *').nth(i).bounding_box() for i in (0, 1))
+        assert num and den and num['y'] + num['height'] <= den['y'] + 1, f'fraction not laid out as MathML: {num} {den}'
+        page.screenshot(path=out / 'equations.png')
+    assert (out / 'equations.png').stat().st_size > 10_000

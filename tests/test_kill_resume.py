@@ -76,7 +76,7 @@ def _finish(out, work) -> Path:
 
 @pytest.mark.slow
 def test_kill_in_every_stage_then_resume_exactly(tmp_path):
-    from cti_nb.study import metric_drift
+    from cti_nb.drift import metric_drift
     out, work = tmp_path / 'out', tmp_path / 'work'
     killed_in, took_over = [], 0
     for stage in STAGES:

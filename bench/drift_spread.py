@@ -1,0 +1,75 @@
+"""The measured float spread of a reproduction profile, and the drift tolerances it implies.
+
+Runs `cti-nb reproduce --profile P --threads T` for each thread count (default 1 and 2: on our machines the same seed
+rounds differently with 1 and 2 threads, which stands in for another CPU), then measures, for every pair among those
+runs, the committed reference (figures/P, usually made on another CPU) and any --extra manifests, the largest
+difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor times the largest
+spread of each family; they are written, with the command and every measured number, to figures/P/drift_tolerances.json,
+which `cti-nb reproduce --profile P --compare figures/P` uses on any machine that is not the reference's.
+
+    .venv/bin/python bench/drift_spread.py [--profile smoke] [--threads 1 2] [--work runs/drift-spread]
+        [--extra NAME=MANIFEST ...] [--no-run] [--factor 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_profile(profile: str, threads: int, work: Path) -> Path:
+    "`cti-nb reproduce` of the profile with `threads` threads in its own work folder; its manifest's path."
+    out = work / f't{threads}'
+    cmd = [str(Path(sys.executable).parent / 'cti-nb'), 'reproduce', '--profile', profile, '--threads', str(threads),
+           '--work', str(out), '--out', str(out / 'figures'), '--figures', 'results']   # the metrics; one notebook
+    print('$', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return out / 'figures' / profile / 'manifest.json'
+
+
+def main(argv=None):
+    from cti_nb.core import cpu_signature, save_json
+    from cti_nb.drift import DRIFT_TOLERANCES, measured_spread, tolerances_from_spread
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--profile', default='smoke')
+    p.add_argument('--threads', type=int, nargs='*', default=[1, 2])
+    p.add_argument('--work', default=str(ROOT / 'runs' / 'drift-spread'))
+    p.add_argument('--reference', default=None, help='the reference folder (default figures/PROFILE)')
+    p.add_argument('--extra', nargs='*', default=[], metavar='NAME=MANIFEST',
+                   help='more manifests of the same profile, e.g. one made on another CPU')
+    p.add_argument('--no-run', action='store_true', help='use the runs already in --work')
+    p.add_argument('--factor', type=float, default=3.0, help='tolerance = factor x the largest measured spread')
+    a = p.parse_args(argv)
+    reference = Path(a.reference or ROOT / 'figures' / a.profile)
+    work = Path(a.work) / a.profile
+    files = {'reference': reference / 'manifest.json'}
+    for t in a.threads:
+        files[f'{t} thread(s)'] = (work / f't{t}' / 'figures' / a.profile / 'manifest.json' if a.no_run
+                                   else run_profile(a.profile, t, work))
+    for item in a.extra:
+        name, _, path = item.partition('=')
+        files[name] = Path(path)
+    mans = {name: json.loads(Path(f).read_text()) for name, f in files.items()}
+    spread = measured_spread(mans)
+    rules = tolerances_from_spread(spread, a.factor)
+    for pair, worst in spread.items():
+        print(f'{pair}: ' + ', '.join(f'{k} {v:.3g}' for k, v in worst.items() if ':' not in k and v))
+    describe = lambda m: {'cpu': cpu_signature(m.get('environment') or {}),
+                          'torch_threads': (m.get('environment') or {}).get('torch_threads'),
+                          'train_threads': (m.get('environment') or {}).get('train_threads'),
+                          'git_commit': (m.get('environment') or {}).get('git_commit')}
+    path = save_json({'what': f'Drift tolerances of the {a.profile} profile: {a.factor:g} x the largest difference of '
+                              'each field family (and stage:family) measured between the manifests below',
+                      'command': ' '.join(['python', 'bench/drift_spread.py'] + (argv or sys.argv[1:])),
+                      'factor': a.factor,
+                      'manifests': {name: {'file': str(f), **describe(mans[name])} for name, f in files.items()},
+                      'spread': spread, 'tolerances': rules}, reference / DRIFT_TOLERANCES)
+    print(f'{len(rules)} tolerances written to {path}')
+
+
+if __name__ == '__main__':
+    main()
