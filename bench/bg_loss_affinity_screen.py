@@ -41,6 +41,7 @@ def train_commands(root: Path, work: Path, arms: dict, seeds, steps: int) -> lis
             cmd = [str(Path(sys.executable).parent / 'cti-nb'), 'train', '--preset', 'synth-voc', '--data-root',
                    str(root), '--out', str(run), '--variant', 'cti', '--seed', str(s), '--no-progress',
                    '--set', f'stop_after_steps={steps}'] + [a for kv in sets for a in ('--set', kv)]
+            if (run / 'checkpoints' / 'last.pth').is_file(): cmd.append('--resume')   # an interrupted screen run
             todo.append((run, cmd))
     return todo
 

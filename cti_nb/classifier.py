@@ -16,7 +16,8 @@ from .blocks import Block, PatchEmbed
 from .synthetic import class_table, encode_jpeg, read_synth_in, render_synth_in
 
 # %% auto #0
-__all__ = ['ViTClassifier', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'OnlineSynthIn']
+__all__ = ['ViTClassifier', 'mimetic_init_', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'token_labels',
+           'paired_transform', 'OnlineSynthIn']
 
 # %% ../nbs/05b_classifier.ipynb #4a39dcdf
 class ViTClassifier(nn.Module):
@@ -33,10 +34,12 @@ class ViTClassifier(nn.Module):
         drop_path: stochastic-depth rate of the last block (linear from 0 at the first).
         conv_stem: the patch embedding (`cti_nb.blocks.STEMS`): 'bn', the BatchNorm conv stem (default; see
             "Why this recipe" below), True/'gn' the GroupNorm stem, False DeiT's stride-p convolution.
+        patch_head: also a patch head `head_patch`, Linear(D, num_classes + 1), for token labeling (`forward_tokens`);
+            its weights are drawn after all others, so the rest of the network starts as without it.
     """
     def __init__(self, num_classes: int = 56, img_size: int = 80, patch_size: int = 8, embed_dim: int = 64,
                  depth: int = 12, num_heads: int = 2, mlp_ratio: float = 4., drop_path: float = 0.,
-                 conv_stem: bool | str = 'bn'):
+                 conv_stem: bool | str = 'bn', patch_head: bool = False):
         super().__init__()
         if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
         if embed_dim % num_heads: raise CTIError(f'embed_dim {embed_dim} must be divisible by num_heads {num_heads}')
@@ -52,17 +55,52 @@ class ViTClassifier(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02); nn.init.zeros_(m.bias)
+        if patch_head:   # after the loop above: no draw of the other weights moves
+            self.head_patch = nn.Linear(D, num_classes + 1)
+            trunc_normal_(self.head_patch.weight, std=.02); nn.init.zeros_(self.head_patch.bias)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        "The normalised class token after the last block, (B, D)."
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        "All tokens after the last block, (B, 1+N, D), before the final norm."
         patches, _ = self.patch_embed(x)
         z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], 1) + self.pos_embed
         for blk in self.blocks: z, _ = blk(z)
-        return self.norm(z[:, 0])
+        return z
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        "The normalised class token after the last block, (B, D)."
+        return self.norm(self._tokens(x)[:, 0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Class logits (B, num_classes)."
         return self.head(self.forward_features(x))
+
+    def forward_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Class logits (B, num_classes) and patch logits (B, N, num_classes + 1), the last class background."
+        if not hasattr(self, 'head_patch'): raise CTIError('forward_tokens needs a ViTClassifier(patch_head=True)')
+        z = self.norm(self._tokens(x))
+        return self.head(z[:, 0]), self.head_patch(z[:, 1:])
+
+# %% ../nbs/05b_classifier.ipynb #14c710cc
+def _svd_factors(M: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "A (n, r), B (n, r) with A @ B.T the best rank-r approximation of M (the square root of the singular values each)."
+    U, S, Vh = torch.linalg.svd(M)
+    return U[:, :r] * S[:r].sqrt(), Vh[:r].T * S[:r].sqrt()
+
+
+@torch.no_grad()
+def mimetic_init_(net: nn.Module, qk: tuple = (0.7, 0.7), vo: tuple = (0.4, 0.4)) -> nn.Module:
+    """Set every block's attention weights so that W_q^h W_k^h^T ~ qk[0] Z + qk[1] I per head and
+    W_v W_o ~ vo[0] Z - vo[1] I per layer (Trockman & Kolter 2023); returns `net`."""
+    for blk in net.blocks:
+        at = blk.attn
+        D = at.qkv.in_features; H = at.num_heads; d = D // H
+        W = at.qkv.weight                  # (3D, D): query rows, key rows, value rows; q = x @ W[:D].T
+        for h in range(H):
+            A, B = _svd_factors(qk[0] * torch.randn(D, D) / D ** 0.5 + qk[1] * torch.eye(D), d)
+            W[h * d:(h + 1) * d] = A.T; W[D + h * d:D + (h + 1) * d] = B.T
+        A, B = _svd_factors(vo[0] * torch.randn(D, D) / D ** 0.5 - vo[1] * torch.eye(D), D)
+        W[2 * D:] = A.T; at.proj.weight.copy_(B)     # x -> x W_v^T W_o^T = x A B^T
+    return net
 
 # %% ../nbs/05b_classifier.ipynb #62617680
 def pretrain_transform(size: int, scale=(0.35, 1.0), randaug: str | None = 'rand-m7-mstd0.5-inc1'):
@@ -96,17 +134,53 @@ class SynthInImages(torch.utils.data.Dataset):
         except (OSError, ValueError) as e: raise CTIError(f'{self.paths[i]}: unreadable image ({e})') from None
         return self.transform(img), int(self.labels[i])
 
+# %% ../nbs/05b_classifier.ipynb #88b57f66
+def token_labels(mask: torch.Tensor, patch: int, label: int, background: int) -> torch.Tensor:
+    "(N,) int64 labels of the patches of an (S, S) object mask (0..1): `label` where >= half covered, else `background`."
+    S = mask.shape[-1]
+    if S % patch or mask.shape[-2] != S:
+        raise CTIError(f'token labels: mask {tuple(mask.shape)} is not a square grid of {patch}-pixel patches')
+    g = S // patch   # a reshape and a mean: avg_pool2d would wake a thread pool for every item
+    frac = mask.float().reshape(g, patch, g, patch).mean((1, 3)).flatten()
+    return torch.where(frac >= 0.5, label, background)
+
+# %% ../nbs/05b_classifier.ipynb #40a96545
+def paired_transform(transform, img: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image tensor, mask (S', S') float in 0..1) of `transform` (a `pretrain_transform` without RandAugment) applied
+    to `img` and, with the same crop box and flip, to `mask` (H, W); the image equals `transform(img)`."""
+    import random
+    import torchvision.transforms as T
+    import torchvision.transforms.functional as TF
+    from timm.data.transforms import RandomResizedCropAndInterpolation
+    m = torch.as_tensor(np.asarray(mask, np.float32))[None]
+    for op in transform.transforms:
+        if isinstance(op, RandomResizedCropAndInterpolation):   # its __call__, the mask alongside
+            i, j, h, w = op.get_params(img, op.scale, op.ratio)
+            interp = random.choice(op.interpolation) if isinstance(op.interpolation, (tuple, list)) else op.interpolation
+            img = TF.resized_crop(img, i, j, h, w, op.size, interp)
+            m = TF.resized_crop(m, i, j, h, w, list(op.size), T.InterpolationMode.BILINEAR, antialias=True)
+        elif isinstance(op, T.RandomHorizontalFlip):             # its forward, the mask alongside
+            if torch.rand(1) < op.p: img, m = TF.hflip(img), TF.hflip(m)
+        elif isinstance(op, (T.ToTensor, T.Normalize)): img = op(img)
+        else: raise CTIError(f'token labels: cannot carry the mask through {type(op).__name__} (set randaug=\'\')')
+    return img, m[0].clamp(0, 1)
+
 # %% ../nbs/05b_classifier.ipynb #a4a6e38d
 class OnlineSynthIn(torch.utils.data.Dataset):
-    "`n` fresh synth-in images per epoch (set `.epoch`), drawn from (seed, 2, epoch, i) and JPEG-encoded like the files."
-    def __init__(self, n: int, size: int = 80, seed: int = 0, transform=None):
-        self.n, self.size, self.seed, self.epoch = n, size, seed, 0
+    """`n` fresh synth-in images per epoch (set `.epoch`), drawn from (seed, 2, epoch, i) and JPEG-encoded like the
+    files; with `token_patch` p > 0, items are (image, class, patch labels (N,)) for token labeling."""
+    def __init__(self, n: int, size: int = 80, seed: int = 0, transform=None, token_patch: int = 0):
+        self.n, self.size, self.seed, self.epoch, self.token_patch = n, size, seed, 0, token_patch
         self.table, self.transform = class_table('synth-in'), transform or eval_transform()
 
     def __len__(self): return self.n
 
     def __getitem__(self, i):
         import cv2
-        img, label = render_synth_in(np.random.default_rng([self.seed, 2, self.epoch, int(i)]), self.size, self.table)
+        img, label, m = render_synth_in(np.random.default_rng([self.seed, 2, self.epoch, int(i)]), self.size,
+                                        self.table, return_mask=True)
         img = cv2.imdecode(np.frombuffer(encode_jpeg(img), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-        return self.transform(Image.fromarray(np.ascontiguousarray(img))), label
+        img = Image.fromarray(np.ascontiguousarray(img))
+        if not self.token_patch: return self.transform(img), label
+        x, mask = paired_transform(self.transform, img, m)
+        return x, label, token_labels(mask, self.token_patch, label, len(self.table))

@@ -21,7 +21,7 @@ from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
 from .reproduce import (regime_cards, reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain,
                               stage_train)
 from .drift import compare_manifests
-from .study import (claim_verdict, claims_markdown, last_third, metric_values, models_of, rerender_claims,
+from .study import (add_refinement_gates, claim_verdict, claims_markdown, last_third, metric_values, models_of, rerender_claims,
                           study_claims, training_gates)
 
 # %% auto #0
@@ -128,7 +128,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
     _, _, metrics = stage_cams_eval_pseudo(lprof, here, roots, runs, force, timings)
     with Stage(timings, 'tokens'): tokens = class_token_cosine(runs[lv.dataset], roots[lv.dataset], prof.tsne_images)
     with Stage(timings, 'gates'): gates = training_gates(prof.gates, roots, runs, metrics)
-    with Stage(timings, 'card'): cards = regime_cards(roots, runs)
+    with Stage(timings, 'card'): cards = add_refinement_gates(regime_cards(roots, runs), metrics)
     rec = {'lever': lever, **lv.to_dict(), 'profile': prof.name,
            'command': f'cti-nb reproduce --profile {prof.name} --lever {lever}', 'metrics': metrics,
            'token_similarity': tokens, 'gates': gates, 'regime_cards': cards,

@@ -18,7 +18,7 @@ import torch
 from .core import (CTIError, Config, atomic_path, env_info, get_device, load_torch, save_json, save_torch,
                          seed_everything)
 from .blocks import stem_of_state_dict
-from .classifier import OnlineSynthIn, SynthInImages, ViTClassifier, pretrain_transform
+from .classifier import OnlineSynthIn, SynthInImages, ViTClassifier, mimetic_init_, pretrain_transform
 from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
 from .synthetic import read_synth_in
 from .runs import read_log, train_seconds, truncate_log
@@ -44,6 +44,11 @@ class PretrainConfig(Config):
         epochs, batch_size, lr, weight_decay, warmup_epochs, min_lr: AdamW with a per-step cosine schedule.
         label_smoothing, mixup, cutmix, mix_prob: timm `Mixup` (alphas; probability a batch is mixed at all).
         scale, randaug: the crop scale range and the RandAugment string.
+        token_label: weight of the token-labeling loss (LV-ViT, Jiang et al. 2021): every patch also learns its class
+            or background from the object mask (0, the default: off; LV-ViT uses 0.5). Needs `online`, no RandAugment
+            and no mixup/cutmix; adds a patch head that no exported backbone carries.
+        mimetic_init: initialise every attention layer mimetically (Trockman & Kolter 2023; `mimetic_init_`):
+            W_q W_k^T ~ identity per head, W_v W_o ~ -identity (default False: the usual truncated-normal init).
         seed, num_workers, device, amp, progress, ckpt_every_steps, stop_after_steps: as in `TrainConfig`.
     """
     data_root: str = ''
@@ -71,6 +76,8 @@ class PretrainConfig(Config):
     mix_prob: float = 0.0
     scale: tuple = (0.5, 1.0)
     randaug: str = ''                    # DeiT: 'rand-m9-mstd0.5-inc1'; off here, see "Why this recipe"
+    token_label: float = 0.0             # candidate recipes (issue 32): off in the shipped recipe
+    mimetic_init: bool = False
     seed: int = 0
     num_workers: int = 1
     device: str = ''
@@ -82,7 +89,7 @@ class PretrainConfig(Config):
     def model_kwargs(self, num_classes: int) -> dict:
         return dict(num_classes=num_classes, img_size=self.img_size, patch_size=self.patch_size,
                     embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
-                    drop_path=self.drop_path, conv_stem=self.conv_stem)
+                    drop_path=self.drop_path, conv_stem=self.conv_stem, **({'patch_head': True} if self.token_label else {}))
 
     def check(self) -> 'PretrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
@@ -93,6 +100,13 @@ class PretrainConfig(Config):
         if not 0 <= self.label_smoothing < 1: bad('label_smoothing', 'expected 0 <= value < 1')
         if not 0 <= self.mix_prob <= 1: bad('mix_prob', 'expected 0..1')
         if self.amp not in ('off', 'bf16'): bad('amp', 'expected off or bf16')
+        if not (isinstance(self.token_label, (int, float)) and not isinstance(self.token_label, bool)
+                and self.token_label >= 0): bad('token_label', 'expected a weight >= 0')
+        if self.token_label and not self.online: bad('token_label', 'needs online=True (synth-in on disk has no masks)')
+        if self.token_label and self.randaug: bad('token_label', "RandAugment would misalign the patch labels; set randaug=''")
+        if self.token_label and self.mix_prob and (self.mixup or self.cutmix):
+            bad('token_label', 'mixup/cutmix would mix the images but not the patch labels; set mix_prob=0')
+        if not isinstance(self.mimetic_init, bool): bad('mimetic_init', 'expected True or False')
         return self
 
 # %% ../nbs/05b_pretrain.ipynb #5dc2fe52
@@ -123,6 +137,7 @@ def _build(cfg: PretrainConfig, num_classes: int):
     from timm.data import Mixup
     from timm.loss import SoftTargetCrossEntropy
     net = ViTClassifier(**cfg.model_kwargs(num_classes))
+    if cfg.mimetic_init: mimetic_init_(net)   # its draws follow the usual init: nothing else moves
     mix = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, prob=cfg.mix_prob, label_smoothing=cfg.label_smoothing,
                 num_classes=num_classes)
     return net, mix, SoftTargetCrossEntropy()
@@ -130,7 +145,8 @@ def _build(cfg: PretrainConfig, num_classes: int):
 # %% ../nbs/05b_pretrain.ipynb #dd557475
 def _train_items(cfg: PretrainConfig):
     tf = pretrain_transform(cfg.img_size, cfg.scale, cfg.randaug)
-    if cfg.online: return OnlineSynthIn(cfg.epoch_images, cfg.img_size, cfg.seed, tf)
+    if cfg.online: return OnlineSynthIn(cfg.epoch_images, cfg.img_size, cfg.seed, tf,
+                                        token_patch=cfg.patch_size if cfg.token_label else 0)
     return SynthInImages(cfg.data_root, 'train', tf)
 
 # %% ../nbs/05b_pretrain.ipynb #225e206b
@@ -167,7 +183,10 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     net, mix, criterion = _build(cfg, K)
     warm = _init_record(cfg.init) if state is None and cfg.init else None
     if warm:   # a warm start: another classifier's weights and head; optimiser and schedule start afresh
-        try: net.load_state_dict(_classifier_from(cfg.init).state_dict())
+        src = _classifier_from(cfg.init).state_dict()
+        own = {k: v for k, v in net.state_dict().items() if k.startswith('head_patch.')}   # a patch head only one side has:
+        src = {**own, **{k: v for k, v in src.items() if k in own or not k.startswith('head_patch.')}}   # fresh / dropped
+        try: net.load_state_dict(src)
         except RuntimeError as e: raise CTIError(f'{cfg.init}: not the shape of this recipe ({" ".join(str(e).split())[:160]})') from None
     net.to(device)
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
@@ -204,14 +223,24 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
             bar = tqdm(total=spe, initial=start, desc=f'pretrain epoch {epoch + 1}/{cfg.epochs}', leave=False,
                        disable=not cfg.progress, dynamic_ncols=True)
             net.train()
-            for it, (x, y) in enumerate(loader, start=start):
-                x, y = mix(x.to(device), y.to(device))
+            for it, batch in enumerate(loader, start=start):
+                x, y = mix(batch[0].to(device), batch[1].to(device))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == 'bf16'):
-                    loss = criterion(net(x).float(), y)
+                    if cfg.token_label:   # LV-ViT's token labeling: every patch learns its class or background
+                        logits, patch_logits = net.forward_tokens(x)
+                        cls_loss = criterion(logits.float(), y)
+                        tok_loss = torch.nn.functional.cross_entropy(patch_logits.float().flatten(0, 1),
+                                                                     batch[2].to(device).flatten(),
+                                                                     label_smoothing=cfg.label_smoothing)
+                        loss = cls_loss + cfg.token_label * tok_loss
+                    else:
+                        loss = criterion(net(x).float(), y)
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 gstep += 1; sched.step_update(gstep)
-                log.write(json.dumps({'type': 'step', 'step': gstep, 'epoch': epoch, 'iter': it, 'loss': float(loss.detach()),
-                                      'lr': opt.param_groups[0]['lr'], 'time': round(time.time() - t_start, 3)}) + '\n')
+                rec = {'type': 'step', 'step': gstep, 'epoch': epoch, 'iter': it, 'loss': float(loss.detach()),
+                       'lr': opt.param_groups[0]['lr'], 'time': round(time.time() - t_start, 3)}
+                if cfg.token_label: rec.update(cls_loss=float(cls_loss.detach()), token_loss=float(tok_loss.detach()))
+                log.write(json.dumps(rec) + '\n')
                 log.flush(); bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}', refresh=False)
                 if flag.stop or (cfg.stop_after_steps and gstep >= cfg.stop_after_steps):
                     save(epoch, it + 1); stopped = True; break
@@ -243,10 +272,10 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
     net = ViTClassifier(**json.loads((run / 'model.json').read_text())['kwargs']); net.load_state_dict(sd)
     top1 = {'val': evaluate_top1(net, cfg['data_root'])}
     for name, root in (extra_val or {}).items(): top1[name] = evaluate_top1(net, root)
-    with atomic_path(dest) as tmp:
-        save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head.')}, str(tmp))
+    with atomic_path(dest) as tmp:   # 'head' also drops a token-labeling run's patch head (head_patch.*)
+        save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head')}, str(tmp))
     with atomic_path(dest.with_name(dest.stem + '_head.safetensors')) as tmp:   # for --eval-only, never for --init
-        save_file({k: v.contiguous() for k, v in sd.items() if k.startswith('head.')}, str(tmp))
+        save_file({k: v.contiguous() for k, v in sd.items() if k.startswith('head')}, str(tmp))
     sha = file_sha256(dest)
     steps, epochs = read_log(run)
     card = json.loads((Path(cfg['data_root']) / 'synth_card.json').read_text())
@@ -331,7 +360,7 @@ def _classifier_from(init: str) -> ViTClassifier:
     kw = json.loads(meta.read_text())
     heads = kw['kwargs']['num_heads'] if 'kwargs' in kw else kw['model_kwargs']['num_heads']
     net = ViTClassifier(K, grid * patch, patch, D, depth, heads, sd['blocks.0.mlp.fc1.weight'].shape[0] / D,
-                        conv_stem=stem)
+                        conv_stem=stem, patch_head='head_patch.weight' in sd)
     net.load_state_dict(sd)
     return net.eval()
 

@@ -14,9 +14,10 @@ from .losses import max_norm
 from .visualize import token_similarity_per_layer
 
 # %% auto #0
-__all__ = ['ALIVE', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation', 'patch_labels',
-           'affinity_label_agreement', 'background_cam_precision', 'infusion_change', 'regime_card', 'card_gates',
-           'run_regime_card']
+__all__ = ['ALIVE', 'REFINEMENT_GAIN_PAPER', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio',
+           'present_pair_correlation', 'token_variation', 'patch_labels', 'affinity_label_agreement',
+           'background_cam_precision', 'infusion_change', 'regime_card', 'card_gates', 'refinement_gate',
+           'run_regime_card', 'affinity_card', 'backbone_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -176,6 +177,15 @@ def card_gates(card: dict, n_layers: int = 6, alive: dict = ALIVE) -> dict:
                 'alive': None if v is None else bool(v >= alive[k] if higher else v <= alive[k])}
             for k, (v, higher) in vals.items()}
 
+# %% ../nbs/06a_regime.ipynb #7658cde5
+REFINEMENT_GAIN_PAPER = 3.5   # MCTformer-V2 seeds, VOC train, unrefined -> refined (MCTformer, Table 5: 58.2 -> 61.7)
+
+
+def refinement_gate(official: float | None, unrefined: float | None) -> dict:
+    "The gate 'refinement helps MCTformer-V2': refined minus unrefined seed mIoU >= 0 (the paper's gain beside it)."
+    d = None if official is None or unrefined is None else round(float(official) - float(unrefined), 2)
+    return {'value': d, 'threshold': 0.0, 'alive': None if d is None else d >= 0, 'paper': REFINEMENT_GAIN_PAPER}
+
 # %% ../nbs/06a_regime.ipynb #d5a64c5a
 def run_regime_card(run, data_root, n_images: int = 64, split: str = 'val') -> dict:
     """The regime card and its gates of a training run, on the first `n_images` images of `split` (multi-class ones
@@ -189,3 +199,38 @@ def run_regime_card(run, data_root, n_images: int = 64, split: str = 'val') -> d
     x, y = torch.stack(s['tensors']), torch.as_tensor(s['labels']).float()
     card = regime_card(load_run(run), x, y, cfg['infuse_after'], cfg['n_layers'], masks=np.stack(s['gts']))
     return {**card, 'split': split, 'gates': card_gates(card, cfg['n_layers'])}
+
+# %% ../nbs/06a_regime.ipynb #cb0d4852
+BACKBONE_GATES = {'foreground': 2.0, 'background': 1.0}
+
+
+@torch.no_grad()
+def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
+    "Affinity label agreement per block, over the blocks after `infuse_after`, and over all blocks (eval mode)."
+    was, P = net.training, net.num_tokens
+    try: A = [a[:, P:, P:] for a in net.eval().forward_prefix(x, net.depth - 1).attentions]
+    finally: net.train(was)
+    gt = patch_labels(masks, net.patch_size)
+    after = f'blocks {infuse_after + 1}-{net.depth - 1}'
+    card = {'per_block': [affinity_label_agreement(a, gt) for a in A],
+            after: affinity_label_agreement(sum(A[infuse_after + 1:]), gt), 'all blocks': affinity_label_agreement(sum(A), gt)}
+    card['gates'] = {f'{rng} {k}': {'value': card[rng][k], 'threshold': t,
+                                    'passed': card[rng][k] is not None and card[rng][k] >= t}
+                     for rng in (after, 'all blocks') for k, t in BACKBONE_GATES.items()}
+    return card
+
+# %% ../nbs/06a_regime.ipynb #1cd0fdc1
+def backbone_card(src, data_root, preset: str = 'synth-voc', n_images: int = 64, split: str = 'val') -> dict:
+    "`affinity_card` of backbone `src` mapped into the preset's MCTformer-V2 (as fine-tuning starts) on val images."
+    from cti_nb.checkpoints import init_from_deit, load_backbone_state_dict, recorded_num_heads, resolve_backbone_file
+    from cti_nb.figdata import figure_samples
+    from cti_nb.model import CTIModel
+    from cti_nb.presets import get_config
+    heads = recorded_num_heads(resolve_backbone_file(src)) if not isinstance(src, dict) else None
+    cfg = get_config(preset, variant='baseline', init='', **({'num_heads': heads} if heads else {}))
+    s = figure_samples(data_root, split, n=n_images)
+    torch.manual_seed(0)   # the head and the class tokens are new: fixed, so two backbones differ only in theirs
+    net = init_from_deit(CTIModel(**cfg.model_kwargs(len(s['labels'][0]))), src)
+    card = affinity_card(net, torch.stack(s['tensors']), np.stack(s['gts']), cfg.infuse_after)
+    return {'backbone': src if isinstance(src, str) else 'state dict', 'preset': preset, 'n_images': len(s['tensors']),
+            'split': split, **card}

@@ -15,7 +15,7 @@ import numpy as np
 
 from .core import CTIError, die_with_parent, env_info, locked, save_json
 from .figdata import affinity_layers_of, cam_recipe_name
-from .study import gates_markdown, reproduction_summary, training_gates
+from .study import add_refinement_gates, gates_markdown, reproduction_summary, training_gates
 from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, merged_sets,
                              prepare_stage, train_threads, with_threads, work_folder)
 
@@ -417,7 +417,7 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
     art = {'profile': prof.name, 'work': str(work.resolve()), 'datasets': roots, 'pretrain': init, 'runs': runs,
            'cams': cams, 'pseudo': pseudo, 'seg': seg, 'metrics': metrics + seg_metrics}
     with Stage(timings, 'gates'): gates = training_gates(prof.gates, roots, runs, art['metrics'])
-    with Stage(timings, 'card'): cards = regime_cards(roots, runs)
+    with Stage(timings, 'card'): cards = add_refinement_gates(regime_cards(roots, runs), art['metrics'])
     art['gates'], art['regime_cards'] = gates, cards
     environment['train_threads'] = train_threads(runs)
     art_path = save_json(art, work / 'artifacts.json')

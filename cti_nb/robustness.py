@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .core import CTIError, atomic_path, env_info, hold_lock, save_json
-from .profiles import Profile, Stage, get_profile
-from .reproduce import (merged_sets, regime_cards, stage_cams_eval_pseudo, stage_data, stage_train,
-                              with_threads)
+from .profiles import Profile, Stage, get_profile, merged_sets, with_threads
+from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
 from .runs import train_seconds
 from .study import MODEL_NAMES, training_gates
 

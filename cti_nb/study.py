@@ -18,8 +18,9 @@ from .runs import load_run, read_log
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'SEED_COLUMNS', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'summarize_metrics',
            'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss', 'classifier_report',
-           'training_gates', 'gates_markdown', 'last_third', 'models_of', 'dead_gate', 'failed_training_gate',
-           'study_claims', 'claims_markdown', 'rerender_claims', 'failed_gates', 'reproduction_summary']
+           'training_gates', 'gates_markdown', 'last_third', 'models_of', 'dead_gate', 'add_refinement_gates',
+           'failed_training_gate', 'study_claims', 'claims_markdown', 'rerender_claims', 'failed_gates',
+           'reproduction_summary']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -199,7 +200,8 @@ def _claim(text: str, a: dict, b: dict, direction: int = 1, min_diff: float = 0.
 
 # %% ../nbs/09a_study.ipynb #08ade600
 # the regime-card gates (06a_regime) a claim relies on: per seed-CAM recipe, and per mechanism a variant adds
-RECIPE_GATES = {'official': ('affinity_not_rank_one', 'affinity_groups_like_with_like', 'refined_maps_class_specific')}
+RECIPE_GATES = {'official': ('affinity_not_rank_one', 'affinity_groups_like_with_like', 'refined_maps_class_specific',
+                             'refinement_helps')}
 MECHANISM_GATES = {'intra': ('tokens_vary', 'intra_infusion_acts'),
                    'cti': ('tokens_vary', 'intra_infusion_acts', 'cross_infusion_acts')}
 
@@ -217,6 +219,18 @@ def dead_gate(cards: dict | None, ds: str, variants, gates) -> str | None:
             if card['gates'].get(g, {}).get('alive') is False: return f'{g} ({model})'
     return None
 
+
+# %% ../nbs/09a_study.ipynb #4388ab30
+def add_refinement_gates(cards: dict, metrics: list[dict]) -> dict:
+    "Every baseline card of `cards` ({dataset: {model-seed: card}}) with its gate `refinement_helps`; returns `cards`."
+    from cti_nb.regime import refinement_gate
+    for ds, by_model in (cards or {}).items():
+        ref, unref = (metric_values(metrics, ds, 'baseline', cams=c) for c in ('official', 'no affinity'))
+        for model, card in by_model.items():
+            seed = int(model.rsplit('-s', 1)[1])
+            if model.startswith('baseline-') and seed in ref and seed in unref:
+                card.setdefault('gates', {})['refinement_helps'] = refinement_gate(ref[seed], unref[seed])
+    return cards
 
 # %% ../nbs/09a_study.ipynb #e8fbee5d
 def failed_training_gate(gates: dict | None, ds: str, variants) -> str | None:

@@ -352,8 +352,9 @@ def synth_cli(argv: list[str] | None = None) -> int:
     return 0
 
 # %% ../nbs/02_synthetic.ipynb #388fef3d
-def render_synth_in(rng, size: int, table) -> tuple[np.ndarray, int]:
-    "(image (S,S,3) uint8, class index) of one synth-in image: one dominant object of a random class on clutter."
+def render_synth_in(rng, size: int, table, return_mask: bool = False) -> tuple:
+    """(image (S,S,3) uint8, class index) of one synth-in image: one dominant object of a random class on clutter;
+    with `return_mask`, also the object's mask (S,S) bool (the same draws: the image does not change)."""
     label = int(rng.integers(len(table)))
     shape, texture = table[label]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -365,7 +366,9 @@ def render_synth_in(rng, size: int, table) -> tuple[np.ndarray, int]:
     col2 = col * rng.uniform(0.25, 0.5) if rng.random() < 0.5 else col * 0.35 + 160
     pat = _texture(texture, yy, xx, rng.uniform(0, np.pi), size * rng.uniform(0.06, 0.11), rng, (cx, cy))
     img[m] = np.where(pat[m][:, None], col[None], col2[None])
-    return np.clip(img, 0, 255).astype(np.uint8), label
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return (img, label, m) if return_mask else (img, label)
+
 
 # %% ../nbs/02_synthetic.ipynb #3ff90861
 def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
