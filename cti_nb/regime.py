@@ -14,10 +14,9 @@ from .losses import max_norm
 from .visualize import token_similarity_per_layer
 
 # %% auto #0
-__all__ = ['ALIVE', 'REFINEMENT_GAIN_PAPER', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio',
-           'present_pair_correlation', 'token_variation', 'patch_labels', 'affinity_label_agreement',
-           'background_cam_precision', 'infusion_change', 'regime_card', 'card_gates', 'refinement_gate',
-           'run_regime_card', 'affinity_card', 'backbone_card']
+__all__ = ['ALIVE', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation',
+           'patch_labels', 'affinity_label_agreement', 'background_cam_precision', 'infusion_change', 'regime_card',
+           'card_gates', 'run_regime_card', 'affinity_card', 'backbone_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -176,15 +175,6 @@ def card_gates(card: dict, n_layers: int = 6, alive: dict = ALIVE) -> dict:
     return {k: {'value': None if v is None else round(float(v), 4), 'threshold': alive[k],
                 'alive': None if v is None else bool(v >= alive[k] if higher else v <= alive[k])}
             for k, (v, higher) in vals.items()}
-
-# %% ../nbs/06a_regime.ipynb #7658cde5
-REFINEMENT_GAIN_PAPER = 3.5   # MCTformer-V2 seeds, VOC train, unrefined -> refined (MCTformer, Table 5: 58.2 -> 61.7)
-
-
-def refinement_gate(official: float | None, unrefined: float | None) -> dict:
-    "The gate 'refinement helps MCTformer-V2': refined minus unrefined seed mIoU >= 0 (the paper's gain beside it)."
-    d = None if official is None or unrefined is None else round(float(official) - float(unrefined), 2)
-    return {'value': d, 'threshold': 0.0, 'alive': None if d is None else d >= 0, 'paper': REFINEMENT_GAIN_PAPER}
 
 # %% ../nbs/06a_regime.ipynb #d5a64c5a
 def run_regime_card(run, data_root, n_images: int = 64, split: str = 'val') -> dict:
