@@ -20,7 +20,7 @@ from .core import CTIError, atomic_path, env_info, hold_lock, save_json
 from .profiles import Profile, Stage, get_profile, merged_sets, with_threads
 from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
 from .runs import train_seconds
-from .study import MODEL_NAMES, training_gates
+from .study import MODEL_NAMES, metric_values, training_gates
 
 # %% auto #0
 __all__ = ['DATASETS', 'RECIPES', 'COLUMNS', 'DRIFT_COLUMNS', 'config_name', 'robustness_profile', 'check_configuration',
@@ -56,12 +56,6 @@ def check_configuration(prof: Profile, dataset: str, variant: str) -> list[str]:
 # %% ../nbs/09e_robustness.ipynb #415c814a
 RECIPES = {'official': 'official', 'unrefined': 'no affinity'}   # row column suffix -> CAM recipe label
 
-def _seed_mIoU(metrics: list, ds: str, variant: str, seed: int, cams: str) -> float | None:
-    "The swept-threshold seed mIoU of one run and recipe in the metric records (None when absent)."
-    hits = [m['mIoU'] for m in metrics if m['label'].get('stage') == 'seed' and m['label']['dataset'] == ds and
-            m['label'].get('variant') == variant and m['label'].get('seed') == seed and m['label'].get('cams') == cams]
-    return hits[0] if hits else None
-
 # %% ../nbs/09e_robustness.ipynb #6b061af7
 def run_rows(ds: str, runs: dict, gates: dict, cards: dict, metrics: list, threads: int) -> list[dict]:
     "One row per run of `runs` {dataset: {variant: {seed: run}}} trained with `threads` threads."
@@ -80,7 +74,7 @@ def run_rows(ds: str, runs: dict, gates: dict, cards: dict, metrics: list, threa
                    **{k: g['detail'][k] for k in ('val_mAP', 'final_cls_loss', 'label_prior_loss', 'cls_loss_ratio')},
                    'train_s': round(secs, 1), 'train_cpu_min': round(secs * (ran or threads) / 60, 2)}
             for key, cams in RECIPES.items():
-                row[f'seed_mIoU_{key}'] = _seed_mIoU(metrics, ds, v, int(s), cams)
+                row[f'seed_mIoU_{key}'] = metric_values(metrics, ds, v, cams=cams).get(int(s))
                 row[f'bg_precision_{key}'] = (bg.get(cams) or {}).get('precision')
             rows.append(row)
     return rows
