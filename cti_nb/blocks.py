@@ -7,45 +7,89 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.layers import DropPath, Mlp
 
 from .core import CTIError
 
 # %% auto #0
-__all__ = ['STEMS', 'Attention', 'Block', 'PatchEmbed', 'stem_of_state_dict']
+__all__ = ['STEMS', 'Attention', 'Block', 'LocalPrior', 'local_blocks_of_state_dict', 'PatchEmbed', 'stem_of_state_dict']
 
 # %% ../nbs/03_blocks.ipynb #27a55f86
 class Attention(nn.Module):
     "Multi-head self-attention that also returns the post-softmax weights (B, heads, L, L)."
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, local: bool = False):
         super().__init__()
         self.num_heads, self.scale = num_heads, (dim // num_heads) ** -0.5
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
+        self.local = LocalPrior(num_heads) if local else None   # ConViT's positional attention (see below)
 
-    def forward(self, x):
+    def forward(self, x, grid: tuple | None = None):
+        "x (B, L, D) whose last h*w tokens are the patches of the (h, w) `grid` (needed only with a `local` prior)."
         B, L, D = x.shape
         q, k, v = self.qkv(x).reshape(B, L, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
         attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
+        if self.local is not None:
+            if grid is None: raise CTIError('Attention with a local prior needs the patch grid: call it as attn(x, grid)')
+            attn = self.local(attn, grid)
         return self.proj((attn @ v).transpose(1, 2).reshape(B, L, D)), attn
 
 # %% ../nbs/03_blocks.ipynb #b6c37130
 class Block(nn.Module):
     "Pre-norm transformer block returning (x, head-averaged attention (B, L, L))."
-    def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=True, drop_path=0.):
+    def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=True, drop_path=0., local=False):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.attn = Attention(dim, num_heads, qkv_bias, local)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
-    def forward(self, x):
-        o, attn = self.attn(self.norm1(x))
+    def forward(self, x, grid: tuple | None = None):
+        o, attn = self.attn(self.norm1(x), grid)
         x = x + self.drop_path(o)
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x, attn.mean(1)
+
+# %% ../nbs/03_blocks.ipynb #b84219d1
+class LocalPrior(nn.Module):
+    """ConViT's gated positional attention (d'Ascoli et al. 2021), mixed into the patch rows of an attention map.
+
+    Args:
+        num_heads: H, one positional map and one gate per head.
+        strength: alpha, the locality at init: head h scores patch j from patch i as -alpha * |offset|^2 (in patches).
+        gate: lambda at init; sigmoid(lambda) is the weight of the positional map (ConViT: 1, i.e. 0.73).
+    """
+    def __init__(self, num_heads: int, strength: float = 1.0, gate: float = 1.0):
+        super().__init__()
+        # v_h, the weights of r_ij = (dx, dy, dx^2 + dy^2); (0, 0, -alpha) is centred on the patch itself
+        self.pos_weight = nn.Parameter(torch.tensor([0., 0., -float(strength)]).repeat(num_heads, 1))
+        self.gating = nn.Parameter(torch.full((num_heads,), float(gate)))
+
+    def positional(self, grid: tuple) -> torch.Tensor:
+        "softmax_j(v_h . r_ij) over the patches of an (h, w) grid, (H, N, N)."
+        yy, xx = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing='ij')
+        dx, dy = xx.flatten()[None] - xx.flatten()[:, None], yy.flatten()[None] - yy.flatten()[:, None]
+        r = torch.stack([dx, dy, dx ** 2 + dy ** 2], -1).to(self.pos_weight)           # (N, N, 3)
+        return (r @ self.pos_weight.T).permute(2, 0, 1).softmax(-1)
+
+    def forward(self, attn: torch.Tensor, grid: tuple) -> torch.Tensor:
+        "attn (B, H, L, L) whose last N = h*w tokens are the patches, its patch rows mixed with the positional map."
+        N = grid[0] * grid[1]; P = attn.shape[-1] - N
+        g = self.gating.sigmoid().view(1, -1, 1, 1).to(attn.dtype)
+        pos = F.pad(self.positional(grid).to(attn.dtype), (P, 0))   # no positional mass on the P leading tokens
+        # $A_{ij} \leftarrow (1 - \sigma(\lambda_h))\,A_{ij} + \sigma(\lambda_h)\,\mathrm{softmax}_j(v_h^\top r_{ij})$, patch rows i
+        return torch.cat([attn[:, :, :P], (1 - g) * attn[:, :, P:] + g * pos], 2)
+
+# %% ../nbs/03_blocks.ipynb #3c4ed829
+def local_blocks_of_state_dict(sd: dict, prefix: str = 'blocks.') -> int:
+    "How many leading blocks of a state dict carry a `LocalPrior` (0: none); a one-line error if they do not lead."
+    have = sorted(int(k[len(prefix):].split('.')[0]) for k in sd if k.startswith(prefix) and k.endswith('.attn.local.gating'))
+    if have != list(range(len(have))): raise CTIError(f'state dict: local priors in blocks {have}; expected the first n')
+    return len(have)
 
 # %% ../nbs/03_blocks.ipynb #6d27f59a
 STEMS = (False, True, 'gn', 'bn')   # official patch conv, GroupNorm stem (True = 'gn'), BatchNorm stem

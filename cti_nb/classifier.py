@@ -36,10 +36,13 @@ class ViTClassifier(nn.Module):
             "Why this recipe" below), True/'gn' the GroupNorm stem, False DeiT's stride-p convolution.
         patch_head: also a patch head `head_patch`, Linear(D, num_classes + 1), for token labeling (`forward_tokens`);
             its weights are drawn after all others, so the rest of the network starts as without it.
+        local_blocks: the first `local_blocks` blocks carry ConViT's locality prior (`cti_nb.blocks.LocalPrior`;
+            ConViT: 10 of 12). 0, the default, is DeiT's attention; the prior draws nothing random, so the other
+            weights start as without it.
     """
     def __init__(self, num_classes: int = 56, img_size: int = 80, patch_size: int = 8, embed_dim: int = 64,
                  depth: int = 12, num_heads: int = 2, mlp_ratio: float = 4., drop_path: float = 0.,
-                 conv_stem: bool | str = 'bn', patch_head: bool = False):
+                 conv_stem: bool | str = 'bn', patch_head: bool = False, local_blocks: int = 0):
         super().__init__()
         if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
         if embed_dim % num_heads: raise CTIError(f'embed_dim {embed_dim} must be divisible by num_heads {num_heads}')
@@ -48,7 +51,7 @@ class ViTClassifier(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, N + 1, D))
         dpr = [drop_path * i / max(1, depth - 1) for i in range(depth)]
-        self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, True, dpr[i]) for i in range(depth)])
+        self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, True, dpr[i], i < local_blocks) for i in range(depth)])
         self.norm = nn.LayerNorm(D, eps=1e-6)
         self.head = nn.Linear(D, num_classes)
         for t in (self.cls_token, self.pos_embed): trunc_normal_(t, std=.02)
@@ -61,9 +64,9 @@ class ViTClassifier(nn.Module):
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         "All tokens after the last block, (B, 1+N, D), before the final norm."
-        patches, _ = self.patch_embed(x)
+        patches, grid = self.patch_embed(x)
         z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], 1) + self.pos_embed
-        for blk in self.blocks: z, _ = blk(z)
+        for blk in self.blocks: z, _ = blk(z, grid)
         return z
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -113,19 +113,23 @@ class CTIModel(nn.Module):
         conv_stem: the patch embedding, one of `STEMS` (False: the official stride-p convolution).
         cam_layers: blocks whose class-to-patch attention makes the inference CAM; None = the variant's official
             set (all blocks with a background token, as `infer_trm.py`; the last 3 for MCTformer-V2).
+        local_blocks: the first `local_blocks` blocks carry ConViT's locality prior on patch-to-patch attention
+            (`cti_nb.blocks.LocalPrior`), as the backbone they start from does; 0 (the default) is the official
+            network.
     """
 
     def __init__(self, num_classes: int = 20, img_size: int = 224, patch_size: int = 16, embed_dim: int = 384,
                  depth: int = 12, num_heads: int = 6, mlp_ratio: float = 4., qkv_bias: bool = True,
                  drop_path: float = 0., bg_token: bool = True, tokenizer: bool = True, conv_stem: bool | str = False,
-                 cam_layers: int | None = None):
+                 cam_layers: int | None = None, local_blocks: int = 0):
         super().__init__()
         if img_size % patch_size: raise CTIError(f'img_size {img_size} must be a multiple of patch_size {patch_size}')
         if embed_dim % num_heads: raise CTIError(f'embed_dim {embed_dim} must be divisible by num_heads {num_heads}')
         self.model_kwargs = dict(num_classes=num_classes, img_size=img_size, patch_size=patch_size,
                                  embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
                                  qkv_bias=qkv_bias, drop_path=drop_path, bg_token=bg_token, tokenizer=tokenizer,
-                                 conv_stem=conv_stem, cam_layers=cam_layers)
+                                 conv_stem=conv_stem, cam_layers=cam_layers,
+                                 **({'local_blocks': local_blocks} if local_blocks else {}))
         self.num_classes, self.img_size, self.patch_size = num_classes, img_size, patch_size
         self.embed_dim, self.depth, self.has_bg_token, self.has_tokenizer = embed_dim, depth, bg_token, tokenizer
         # default inference layers follow the variant, not the tokenizer switch: all blocks for every row with a
@@ -146,7 +150,8 @@ class CTIModel(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(1, P + N, D))
         self.patch_embed = PatchEmbed(patch_size, D, conv_stem, frozen_bn=True)
         dpr = [drop_path * i / max(1, depth - 1) for i in range(depth)]   # linear 0..drop_path
-        self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, qkv_bias, dpr[i]) for i in range(depth)])
+        self.blocks = nn.ModuleList([Block(D, num_heads, mlp_ratio, qkv_bias, dpr[i], i < local_blocks)
+                                     for i in range(depth)])
         self.norm = nn.LayerNorm(D, eps=1e-6)                                 # unused (no final norm), kept
         self._init_weights()
         self.head = nn.Conv2d(D, P, 3, 1, 1)
@@ -205,7 +210,7 @@ class CTIModel(nn.Module):
     def _run_blocks(self, st: PrefixState, upto: int) -> PrefixState:
         x, attns, toks = st.x, list(st.attentions), list(st.tokens_per_block)
         for i in range(st.upto + 1, upto + 1):
-            x, a = self.blocks[i](x)
+            x, a = self.blocks[i](x, st.grid)
             attns.append(a); toks.append(x[:, :self.num_tokens])
         return PrefixState(x, attns, toks, st.grid, upto)
 

@@ -28,6 +28,8 @@ class TrainConfig(Config):
         img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, drop_path: the network (`CTIModel`);
             `img_size` is also the side of the training crops.
         conv_stem: the patch embedding: False (official stride-p convolution), True/'gn' or 'bn' (see `03_blocks`).
+        local_blocks: the first `local_blocks` blocks carry ConViT's locality prior (`03_blocks`); it must match the
+            backbone's (0, the default: none, the official network).
         tokenizer: CTI's tokenizer (True) or independent class tokens (False); None = the variant's: the tokenizer
             for every variant but the baseline.
         init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or 'synth-in' ('' = from scratch).
@@ -70,6 +72,7 @@ class TrainConfig(Config):
     num_heads: int = 6
     mlp_ratio: float = 4.0
     conv_stem: bool | str = False
+    local_blocks: int = 0
     drop_path: float = 0.1
     tokenizer: bool | None = None
     init: str = ''
@@ -128,7 +131,8 @@ class TrainConfig(Config):
         tokenizer = base if self.tokenizer is None else bool(self.tokenizer)
         return dict(num_classes=int(num_classes), img_size=self.img_size, patch_size=self.patch_size,
                     embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
-                    drop_path=self.drop_path, bg_token=base, tokenizer=tokenizer, conv_stem=self.conv_stem)
+                    drop_path=self.drop_path, bg_token=base, tokenizer=tokenizer, conv_stem=self.conv_stem,
+                    **({'local_blocks': self.local_blocks} if self.local_blocks else {}))
 
     def check(self) -> 'TrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
@@ -142,6 +146,7 @@ class TrainConfig(Config):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 1: bad(k, 'expected a positive integer')
         if self.img_size % self.patch_size: bad('img_size', f'must be a multiple of patch_size={self.patch_size}')
         if self.embed_dim % self.num_heads: bad('embed_dim', f'must be divisible by num_heads={self.num_heads}')
+        if not 0 <= self.local_blocks <= self.depth: bad('local_blocks', f'expected 0..{self.depth}')
         if not 0 <= self.infuse_after < self.depth - 1: bad('infuse_after', f'expected 0..{self.depth - 2}')
         if not 1 <= self.n_layers <= self.depth: bad('n_layers', f'expected 1..{self.depth}')
         if not 0 <= self.drop_path < 1: bad('drop_path', 'expected 0 <= drop_path < 1')

@@ -17,7 +17,7 @@ import torch
 
 from .core import (CTIError, Config, atomic_path, env_info, get_device, load_torch, save_json, save_torch,
                          seed_everything)
-from .blocks import stem_of_state_dict
+from .blocks import local_blocks_of_state_dict, stem_of_state_dict
 from .classifier import OnlineSynthIn, SynthInImages, ViTClassifier, mimetic_init_, pretrain_transform
 from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
 from .synthetic import read_synth_in
@@ -49,6 +49,10 @@ class PretrainConfig(Config):
             and no mixup/cutmix; adds a patch head that no exported backbone carries.
         mimetic_init: initialise every attention layer mimetically (Trockman & Kolter 2023; `mimetic_init_`):
             W_q W_k^T ~ identity per head, W_v W_o ~ -identity (default False: the usual truncated-normal init).
+        local_blocks: ConViT's locality prior in the first `local_blocks` blocks (d'Ascoli et al. 2021;
+            `cti_nb.blocks.LocalPrior`; default 0: none). A warm start from a backbone without it starts the prior
+            fresh; fine-tunes of the exported backbone need the same `local_blocks`.
+        local_gate: the prior's gate lambda at init (sigmoid(lambda) weighs the positional map; ConViT's 1 gives 0.73).
         seed, num_workers, device, amp, progress, ckpt_every_steps, stop_after_steps: as in `TrainConfig`.
     """
     data_root: str = ''
@@ -78,6 +82,8 @@ class PretrainConfig(Config):
     randaug: str = ''                    # DeiT: 'rand-m9-mstd0.5-inc1'; off here, see "Why this recipe"
     token_label: float = 0.0             # candidate recipes (issue 32): off in the shipped recipe
     mimetic_init: bool = False
+    local_blocks: int = 0
+    local_gate: float = 1.0
     seed: int = 0
     num_workers: int = 1
     device: str = ''
@@ -89,7 +95,8 @@ class PretrainConfig(Config):
     def model_kwargs(self, num_classes: int) -> dict:
         return dict(num_classes=num_classes, img_size=self.img_size, patch_size=self.patch_size,
                     embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
-                    drop_path=self.drop_path, conv_stem=self.conv_stem, **({'patch_head': True} if self.token_label else {}))
+                    drop_path=self.drop_path, conv_stem=self.conv_stem, **({'patch_head': True} if self.token_label else {}),
+                    **({'local_blocks': self.local_blocks} if self.local_blocks else {}))
 
     def check(self) -> 'PretrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
@@ -107,6 +114,10 @@ class PretrainConfig(Config):
         if self.token_label and self.mix_prob and (self.mixup or self.cutmix):
             bad('token_label', 'mixup/cutmix would mix the images but not the patch labels; set mix_prob=0')
         if not isinstance(self.mimetic_init, bool): bad('mimetic_init', 'expected True or False')
+        if not (isinstance(self.local_blocks, int) and 0 <= self.local_blocks <= self.depth):
+            bad('local_blocks', f'expected 0..{self.depth}')
+        if not isinstance(self.local_gate, (int, float)) or isinstance(self.local_gate, bool):
+            bad('local_gate', 'expected a number (the gate lambda at init)')
         return self
 
 # %% ../nbs/05b_pretrain.ipynb #5dc2fe52
@@ -138,6 +149,8 @@ def _build(cfg: PretrainConfig, num_classes: int):
     from timm.loss import SoftTargetCrossEntropy
     net = ViTClassifier(**cfg.model_kwargs(num_classes))
     if cfg.mimetic_init: mimetic_init_(net)   # its draws follow the usual init: nothing else moves
+    for blk in net.blocks:                    # the locality prior's gate at init (no draw)
+        if blk.attn.local is not None: torch.nn.init.constant_(blk.attn.local.gating, cfg.local_gate)
     mix = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, prob=cfg.mix_prob, label_smoothing=cfg.label_smoothing,
                 num_classes=num_classes)
     return net, mix, SoftTargetCrossEntropy()
@@ -184,8 +197,9 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
     warm = _init_record(cfg.init) if state is None and cfg.init else None
     if warm:   # a warm start: another classifier's weights and head; optimiser and schedule start afresh
         src = _classifier_from(cfg.init).state_dict()
-        own = {k: v for k, v in net.state_dict().items() if k.startswith('head_patch.')}   # a patch head only one side has:
-        src = {**own, **{k: v for k, v in src.items() if k in own or not k.startswith('head_patch.')}}   # fresh / dropped
+        fresh = ('head_patch.', 'attn.local.')   # a patch head or a locality prior only one side has: fresh / dropped
+        own = {k: v for k, v in net.state_dict().items() if any(f in k for f in fresh)}
+        src = {**own, **{k: v for k, v in src.items() if k in own or not any(f in k for f in fresh)}}
         try: net.load_state_dict(src)
         except RuntimeError as e: raise CTIError(f'{cfg.init}: not the shape of this recipe ({" ".join(str(e).split())[:160]})') from None
     net.to(device)
@@ -261,9 +275,10 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
 
 
 # %% ../nbs/05b_pretrain.ipynb #7c8a9c17
-def export_backbone(run, dest, extra_val: dict | None = None, command: str = '') -> Path:
+def export_backbone(run, dest, extra_val: dict | None = None, command: str = '', name: str = 'synth-in') -> Path:
     """Write `dest` (.safetensors, DeiT layout without the head), `dest.json` (manifest) and `dest_curve.png`
-    from a finished pretraining run; `extra_val` {name: synth-in root} adds top-1 on other val sets."""
+    from a finished pretraining run; `extra_val` {name: synth-in root} adds top-1 on other val sets; `name` is the
+    shipped name the manifest records."""
     from safetensors.torch import save_file
     run, dest = Path(run), Path(dest)
     if not (run / 'model.pth').is_file(): raise CTIError(f'{run}: no model.pth (unfinished pretraining run?)')
@@ -279,7 +294,7 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '')
     sha = file_sha256(dest)
     steps, epochs = read_log(run)
     card = json.loads((Path(cfg['data_root']) / 'synth_card.json').read_text())
-    manifest = {'name': 'synth-in', 'file': dest.name, 'sha256': sha, 'bytes': dest.stat().st_size,
+    manifest = {'name': name, 'file': dest.name, 'sha256': sha, 'bytes': dest.stat().st_size,
                 'command': command, 'seed': cfg['seed'], 'steps': steps[-1]['step'],
                 'wall_clock_s': round(train_seconds(run), 1), 'device': cfg['env']['cuda'] or 'cpu',
                 'torch_threads': cfg['env']['torch_threads'], 'env': cfg['env'], 'top1': top1,
@@ -317,7 +332,8 @@ def net_kwargs(net: ViTClassifier) -> dict:
     return {'embed_dim': D, 'depth': len(net.blocks), 'num_heads': net.blocks[0].attn.num_heads,
             'patch_size': net.patch_embed.patch_size,
             'conv_stem': {'': False, 'gn': True}.get(net.patch_embed.kind, net.patch_embed.kind),
-            'grid': int(round((net.pos_embed.shape[1] - 1) ** 0.5))}
+            'grid': int(round((net.pos_embed.shape[1] - 1) ** 0.5)),
+            **({'local_blocks': n} if (n := sum(b.attn.local is not None for b in net.blocks)) else {})}
 
 # %% ../nbs/05b_pretrain.ipynb #1fc70c5b
 def _plot_curve(steps, epochs, path: Path) -> None:
@@ -360,7 +376,7 @@ def _classifier_from(init: str) -> ViTClassifier:
     kw = json.loads(meta.read_text())
     heads = kw['kwargs']['num_heads'] if 'kwargs' in kw else kw['model_kwargs']['num_heads']
     net = ViTClassifier(K, grid * patch, patch, D, depth, heads, sd['blocks.0.mlp.fc1.weight'].shape[0] / D,
-                        conv_stem=stem, patch_head='head_patch.weight' in sd)
+                        conv_stem=stem, patch_head='head_patch.weight' in sd, local_blocks=local_blocks_of_state_dict(sd))
     net.load_state_dict(sd)
     return net.eval()
 
@@ -387,6 +403,8 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
                    'head, manifest and curve (export_backbone)')
     p.add_argument('--extra-val', nargs='*', default=[], metavar='NAME=ROOT',
                    help='with --export: also the top-1 on these synth-in val sets (e.g. seed1=DIR)')
+    p.add_argument('--name', default='synth-in', help="with --export: the shipped name its manifest records "
+                   "(default synth-in; synth-in-local for the backbone with ConViT's locality prior)")
     a = p.parse_args(argv)
     if a.eval_only:
         if not a.init: raise CTIError('--eval-only needs --init NAME_OR_FILE')
@@ -409,7 +427,7 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
         print(f'not exported: {run} has not finished (no model.pth from this call); --resume it first')
     elif a.export:
         cmd = 'cti-nb pretrain ' + ' '.join(argv if argv is not None else sys.argv[2:])
-        dest = export_backbone(run, a.export, extra, command=cmd)
+        dest = export_backbone(run, a.export, extra, command=cmd, name=a.name)
         m = json.loads(dest.with_suffix('.json').read_text())
         print(f"exported {dest} (sha256 {m['sha256']}); " + ', '.join(f'top-1 {k} {v:.4f}' for k, v in m['top1'].items()))
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from .core import CTIError, atomic_path, env_info, hold_lock, save_json
 from .profiles import Profile, Stage, get_profile, merged_sets, with_threads
+from .regime import BACKBONE_GATES
 from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
 from .runs import train_seconds
 from .study import MODEL_NAMES, metric_values, training_gates
@@ -76,6 +77,10 @@ def run_rows(ds: str, runs: dict, gates: dict, cards: dict, metrics: list, threa
             for key, cams in RECIPES.items():
                 row[f'seed_mIoU_{key}'] = metric_values(metrics, ds, v, cams=cams).get(int(s))
                 row[f'bg_precision_{key}'] = (bg.get(cams) or {}).get('precision')
+            off, unref = row['seed_mIoU_official'], row['seed_mIoU_unrefined']
+            row['refinement_gain'] = None if off is None or unref is None else off - unref
+            agree = card.get('affinity_label_agreement') or {}   # the fine-tuned refinement affinity
+            row.update(affinity_fg=agree.get('foreground'), affinity_bg=agree.get('background'))
             rows.append(row)
     return rows
 
@@ -84,7 +89,8 @@ COLUMNS = (('seed_mIoU_official', 'seed mIoU, official', 2), ('seed_mIoU_unrefin
            ('bg_precision_official', 'BG CAM precision, official', 3),
            ('bg_precision_unrefined', 'BG CAM precision, no affinity', 3),
            ('final_cls_loss', 'final cls loss', 4), ('cls_loss_ratio', 'cls loss / label prior', 3),
-           ('val_mAP', 'val mAP', 3))
+           ('val_mAP', 'val mAP', 3), ('refinement_gain', 'refinement gain (official − none)', 2),
+           ('affinity_fg', 'affinity agreement fg', 2), ('affinity_bg', 'affinity agreement bg', 2))
 DRIFT_COLUMNS = ('seed_mIoU_official', 'seed_mIoU_unrefined', 'bg_precision_official', 'bg_precision_unrefined')
 
 # %% ../nbs/09e_robustness.ipynb #cab61142
@@ -112,7 +118,7 @@ def _bg_ok(row: dict, key: str, goal: float) -> bool | None:
 def robustness_summary(rows: list[dict], bg_goal: float = 0.9, drift_goal: float = 2.0) -> dict:
     "The numbers of a robustness report, from its rows (see the text above)."
     threads, seeds = sorted({r['threads'] for r in rows}), sorted({r['seed'] for r in rows})
-    per_threads = {str(t): {**{c: mean_sd(r[c] for r in rows if r['threads'] == t) for c, _, _ in COLUMNS},
+    per_threads = {str(t): {**{c: mean_sd(r.get(c) for r in rows if r['threads'] == t) for c, _, _ in COLUMNS},
                             'gates_passed': _count(r['gates_passed'] for r in rows if r['threads'] == t)} for t in threads}
     same_seed = {str(s): {c: spread(r[c] for r in rows if r['seed'] == s) for c in DRIFT_COLUMNS} for s in seeds}
     drifts = [(d[f'seed_mIoU_{k}'], s, cams) for s, d in same_seed.items() for k, cams in RECIPES.items()
@@ -121,6 +127,12 @@ def robustness_summary(rows: list[dict], bg_goal: float = 0.9, drift_goal: float
     return {'threads': threads, 'seeds': seeds, 'per_threads': per_threads, 'same_seed_abs_delta': same_seed,
             'gates_passed': _count(r['gates_passed'] for r in rows),
             'bg_precision_goal': {'goal': bg_goal, **{k: _count(_bg_ok(r, k, bg_goal) for r in rows) for k in RECIPES}},
+            'affinity_gates': {**BACKBONE_GATES, **_count(
+                None if r.get('affinity_fg') is None or r.get('affinity_bg') is None else
+                r['affinity_fg'] >= BACKBONE_GATES['foreground'] and r['affinity_bg'] >= BACKBONE_GATES['background']
+                for r in rows)},
+            'refinement_helps': _count(None if r.get('refinement_gain') is None else r['refinement_gain'] >= 0
+                                       for r in rows),
             'max_seed_mIoU_delta': {'value': worst[0], 'seed': worst[1], 'cams': worst[2], 'goal': drift_goal,
                                     'within_goal': None if worst[0] is None else worst[0] <= drift_goal}}
 
@@ -134,6 +146,11 @@ def summary_lines(summary: dict, variant: str) -> list[str]:
     out.append(f"background CAM precision >= {bg['goal']:g} in {bg['official']['k']} of {bg['official']['n']} {model} "
                f"runs (official recipe); {bg['unrefined']['k']} of {bg['unrefined']['n']} with no affinity"
                if bg['official']['n'] or bg['unrefined']['n'] else f'background CAM: none ({model} has no background token)')
+    if (a := summary.get('affinity_gates', {})).get('n'):
+        out.append(f"affinity after fine-tuning groups like with like (agreement fg >= {a['foreground']:g}, bg >= "
+                   f"{a['background']:g}) in {a['k']} of {a['n']} runs")
+    if (h := summary.get('refinement_helps', {})).get('n'):
+        out.append(f"refinement helps (official seed mIoU >= no affinity) in {h['k']} of {h['n']} runs")
     out.append('largest same-seed |Δ| of seed mIoU between thread counts: ' + (
         'n/a (one thread count)' if d['value'] is None else f"{d['value']:.2f} points (seed {d['seed']}, {d['cams']}); "
         f"goal <= {d['goal']:g}: {'met' if d['within_goal'] else 'not met'}"))
@@ -165,7 +182,7 @@ def robustness_markdown(rec: dict) -> str:
              '|---|---|---|' + '---|' * (len(COLUMNS) + 1)]
     for r in sorted(rec['rows'], key=lambda r: (r['seed'], r['threads'])):
         lines.append(f"| {r['seed']} | {r['threads']} ({r['train_threads']}) | {_gate_cell(r)} | "
-                     + ' | '.join(_cell(r[c], f) for c, _, f in COLUMNS) + f" | {r['train_cpu_min']:.1f} |")
+                     + ' | '.join(_cell(r.get(c), f) for c, _, f in COLUMNS) + f" | {r['train_cpu_min']:.1f} |")
     for t, cols in summ['per_threads'].items():
         ms = [_mean_sd_cell(cols[c], f) for c, _, f in COLUMNS]
         g = cols['gates_passed']

@@ -116,3 +116,44 @@ def test_defaults_unchanged(root, tmp_path):
     steps = read_log(run)[0]
     assert all(set(r) == {'type', 'step', 'epoch', 'iter', 'loss', 'lr', 'time'} for r in steps)
     np.testing.assert_allclose([r['loss'] for r in steps], RECORDED_TINY_LOSSES, rtol=0, atol=2e-5)
+
+
+def test_local_prior_run_warm_start_and_export(root, tmp_path):
+    """ConViT's locality prior (`--set local_blocks=N`): a warm start from a backbone without it starts the prior fresh
+    and keeps every other weight; the export records it, and the exported backbone starts MCTformer-V2 only when the
+    network is built with the same local_blocks (a one-line error names the setting otherwise)."""
+    from cti_nb.checkpoints import init_from_deit, load_backbone_state_dict
+    from cti_nb.core import CTIError
+    from cti_nb.model import CTIModel
+    from cti_nb.pretrain import _classifier_from, export_backbone
+    sets = [f'{k}={v}' for k, v in tiny(root).items() if k not in ('data_root', 'progress')]
+    with contextlib.redirect_stdout(io.StringIO()):
+        pretrain_cli(['--data-root', str(root), '--out', str(tmp_path / 'plain'), '--no-progress', '--set', *sets])
+        pretrain_cli(['--data-root', str(root), '--out', str(tmp_path / 'local'), '--no-progress', '--init',
+                      str(tmp_path / 'plain'), '--set', *sets, 'local_blocks=2', 'stop_after_steps=1'])
+    plain = _classifier_from(str(tmp_path / 'plain'))
+    with contextlib.redirect_stdout(io.StringIO()):                   # zero steps: the warm start as it loads
+        pretrain_cli(['--data-root', str(root), '--out', str(tmp_path / 'w0'), '--no-progress', '--init',
+                      str(tmp_path / 'plain'), '--set', *sets, 'local_blocks=2', 'lr=1e-12', 'stop_after_steps=1'])
+    w0 = torch.load(tmp_path / 'w0' / 'checkpoints' / 'last.pth', weights_only=True)['model']
+    assert all(torch.allclose(w0[k], v, atol=1e-6) for k, v in plain.named_parameters()), 'the plain weights carry over'
+    state = torch.load(tmp_path / 'local' / 'checkpoints' / 'last.pth', weights_only=True)
+    assert json.loads((tmp_path / 'local' / 'model.json').read_text())['kwargs']['local_blocks'] == 2
+    assert state['position']['global_step'] == 1
+    fresh = ViTClassifier(56, 32, 8, 32, 2, 2, local_blocks=2).blocks[0].attn.local.pos_weight
+    assert 'blocks.1.attn.local.gating' in state['model']
+    assert torch.allclose(state['model']['blocks.0.attn.local.pos_weight'], fresh, atol=1e-2)   # one step from init
+    with contextlib.redirect_stdout(io.StringIO()):
+        pretrain_cli(['--data-root', str(root), '--out', str(tmp_path / 'local'), '--no-progress', '--resume',
+                      '--init', str(tmp_path / 'plain'), '--set', *sets, 'local_blocks=2'])
+    dest = export_backbone(tmp_path / 'local', tmp_path / 'exp' / 'local.safetensors', name='synth-in-local')
+    m = json.loads(dest.with_suffix('.json').read_text())
+    assert (m['name'], m['model_kwargs']['local_blocks']) == ('synth-in-local', 2)
+    assert _classifier_from(str(tmp_path / 'local')).blocks[1].attn.local is not None
+    kw = dict(num_classes=4, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, conv_stem='bn')
+    net = init_from_deit(CTIModel(**kw, local_blocks=2), str(dest))
+    assert torch.equal(net.blocks[1].attn.local.gating, load_backbone_state_dict(str(dest))['blocks.1.attn.local.gating'])
+    with pytest.raises(CTIError, match=r'local\.safetensors: .*local_blocks=2 \(cti-nb train --set local_blocks=2\)'):
+        init_from_deit(CTIModel(**kw), str(dest))
+    with pytest.raises(CTIError, match='local_blocks'):
+        get_pretrain_config(**tiny(root), local_blocks=3)          # more than the 2 blocks
