@@ -284,6 +284,16 @@ def backbone_of_another_width(data, tmp, run):
     return cli(*train_args(data, tmp / 'r', f'init={tmp / "wide.safetensors"}'))
 
 
+def backbone_with_a_locality_prior(data, tmp, run):
+    "A backbone whose 2 blocks carry ConViT's locality prior into the test network built without it."
+    from safetensors.torch import save_file
+    from cti_nb.classifier import ViTClassifier
+    sd = ViTClassifier(num_classes=3, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                       local_blocks=2).state_dict()
+    save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head')}, str(tmp / 'local.safetensors'))
+    return cli(*train_args(data, tmp / 'r', f'init={tmp / "local.safetensors"}'))
+
+
 def truncated_backbone(data, tmp, run):
     from safetensors.torch import save_file
     import torch
@@ -333,6 +343,10 @@ ROWS = {
                                                 'not have (it has 2)'),
     'backbone of another width (train CLI --init)': (backbone_of_another_width,
                                                      'wide.safetensors: DeiT checkpoint: key'),
+    'backbone with a locality prior into a network without (train CLI --init)': (
+        backbone_with_a_locality_prior, 'local.safetensors: DeiT checkpoint: a locality prior in its first 2 blocks, the '
+                                        'network in 0; build the network with local_blocks=2 (cti-nb train --set '
+                                        'local_blocks=2)'),
     'truncated backbone file (train CLI --init)': (truncated_backbone, 'b.safetensors: not a readable safetensors'),
     'synth-in root without lists (pretrain CLI)': (synth_in_root_without_lists, 'ImageSets/val.txt: list not found'),
     'unknown released checkpoint name (cams CLI)': (unknown_released_name,
