@@ -227,11 +227,11 @@ def deit_to_cti_state_dict(deit_sd: dict, num_classes: int | CTIModel, bg_token:
     else:           # MCTformer-V2: C copies of the token, positions [cls-pos x P, patch positions]
         out.update(cls_token=cls.repeat(1, C, 1), pos_embed=torch.cat([pos_cls.repeat(1, P, 1), pos_pat], 1))
     if net is not None:
-        own, n_local = net.state_dict(), sum(b.attn.local is not None for b in net.blocks)
-        if local_blocks_of_state_dict(out) != n_local:
-            raise CTIError(f'DeiT checkpoint: a locality prior in its first {local_blocks_of_state_dict(out)} blocks, the '
-                           f'network in {n_local}; build the network with local_blocks={local_blocks_of_state_dict(out)} '
-                           f'(cti-nb train --set local_blocks={local_blocks_of_state_dict(out)})')
+        own, n_src = net.state_dict(), local_blocks_of_state_dict(out)
+        n_local = sum(b.attn.local is not None for b in net.blocks)
+        if n_src != n_local:   # ConViT's locality prior (03_blocks) must be where the backbone has it
+            raise CTIError(f'DeiT checkpoint: a locality prior in its first {n_src} blocks, the network in {n_local}; '
+                           f'build the network with local_blocks={n_src} (cti-nb train --set local_blocks={n_src})')
         for k, v in out.items():
             if k not in own: raise CTIError(f'DeiT checkpoint: key {k!r} has no place in the network')
             if v.shape != own[k].shape:
