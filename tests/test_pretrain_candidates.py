@@ -157,3 +157,5 @@ def test_local_prior_run_warm_start_and_export(root, tmp_path):
         init_from_deit(CTIModel(**kw), str(dest))
     with pytest.raises(CTIError, match='local_blocks'):
         get_pretrain_config(**tiny(root), local_blocks=3)          # more than the 2 blocks
+    gated = _build(get_pretrain_config(**tiny(root), local_blocks=2, local_gate=2.0), 56)[0]
+    assert all(torch.equal(b.attn.local.gating, torch.full((2,), 2.0)) for b in gated.blocks)   # --set local_gate=2
