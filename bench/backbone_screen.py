@@ -98,6 +98,9 @@ def main(argv=None) -> int:
                       'val_top1': top1, 'val_top1_seed1': evaluate_top1(_classifier_from(str(ck)), a.synth_in_seed1),
                       'train_seconds': round(train_seconds(run), 1), 'seconds': round(time.perf_counter() - t, 1),
                       **summarise(backbone_card(str(ck), voc)), **({'trend': trend} if trend else {})}
+        gates = [v.sigmoid() for k, v in load_torch(ck).items() if k.endswith('.attn.local.gating')]
+        if gates:   # the locality prior's learned weight sigma(lambda), over its blocks and heads
+            rows[name]['prior_weight'] = {'min': float(min(g.min() for g in gates)), 'max': float(max(g.max() for g in gates))}
         r = rows[name]
         print(f"{name}: top-1 {top1:.3f}; agreement fg/bg blocks 4-11 {r['blocks 4-11']['foreground']:.2f}/"
               f"{r['blocks 4-11']['background']:.2f}, all {r['all blocks']['foreground']:.2f}/"

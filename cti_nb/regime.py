@@ -16,7 +16,7 @@ from .visualize import token_similarity_per_layer
 # %% auto #0
 __all__ = ['ALIVE', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation',
            'patch_labels', 'affinity_label_agreement', 'background_cam_precision', 'infusion_change', 'regime_card',
-           'card_gates', 'run_regime_card', 'affinity_card', 'backbone_card']
+           'card_gates', 'run_regime_card', 'agreement_passes', 'affinity_card', 'backbone_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -194,6 +194,12 @@ def run_regime_card(run, data_root, n_images: int = 64, split: str = 'val') -> d
 BACKBONE_GATES = {'foreground': 2.0, 'background': 1.0}
 
 
+def agreement_passes(agreement: dict, gates: dict = BACKBONE_GATES) -> bool | None:
+    "Whether an agreement {'foreground', 'background'} meets every gate (None when a value is missing)."
+    vals = [agreement.get(k) for k in gates]
+    return None if None in vals else all(v >= t for v, t in zip(vals, gates.values()))
+
+
 @torch.no_grad()
 def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
     "Affinity label agreement per block, over the blocks after `infuse_after`, and over all blocks (eval mode)."
@@ -205,18 +211,20 @@ def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
     card = {'per_block': [affinity_label_agreement(a, gt) for a in A],
             after: affinity_label_agreement(sum(A[infuse_after + 1:]), gt), 'all blocks': affinity_label_agreement(sum(A), gt)}
     card['gates'] = {f'{rng} {k}': {'value': card[rng][k], 'threshold': t,
-                                    'passed': card[rng][k] is not None and card[rng][k] >= t}
+                                    'passed': bool(agreement_passes({k: card[rng][k]}, {k: t}))}
                      for rng in (after, 'all blocks') for k, t in BACKBONE_GATES.items()}
     return card
 
 # %% ../nbs/06a_regime.ipynb #1cd0fdc1
 def backbone_card(src, data_root, preset: str = 'synth-voc', n_images: int = 64, split: str = 'val') -> dict:
     "`affinity_card` of backbone `src` mapped into the preset's MCTformer-V2 (as fine-tuning starts) on val images."
+    from pathlib import Path
     from cti_nb.blocks import local_blocks_of_state_dict
     from cti_nb.checkpoints import init_from_deit, load_backbone_state_dict, recorded_num_heads, resolve_backbone_file
     from cti_nb.figdata import figure_samples
     from cti_nb.model import CTIModel
     from cti_nb.presets import get_config
+    if isinstance(src, (str, Path)) and Path(src).is_dir(): src = str(Path(src) / 'model.pth')   # a pretraining run
     heads = recorded_num_heads(resolve_backbone_file(src)) if not isinstance(src, dict) else None
     local = local_blocks_of_state_dict(src if isinstance(src, dict) else load_backbone_state_dict(src))
     cfg = get_config(preset, variant='baseline', init='', local_blocks=local, **({'num_heads': heads} if heads else {}))

@@ -18,10 +18,10 @@ import numpy as np
 
 from .core import CTIError, atomic_path, env_info, hold_lock, save_json
 from .profiles import Profile, Stage, get_profile, merged_sets, with_threads
-from .regime import BACKBONE_GATES
+from .regime import BACKBONE_GATES, agreement_passes
 from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
 from .runs import train_seconds
-from .study import MODEL_NAMES, metric_values, training_gates
+from .study import MODEL_NAMES, metric_values, refinement_gate, training_gates
 
 # %% auto #0
 __all__ = ['DATASETS', 'RECIPES', 'COLUMNS', 'DRIFT_COLUMNS', 'config_name', 'robustness_profile', 'check_configuration',
@@ -77,8 +77,7 @@ def run_rows(ds: str, runs: dict, gates: dict, cards: dict, metrics: list, threa
             for key, cams in RECIPES.items():
                 row[f'seed_mIoU_{key}'] = metric_values(metrics, ds, v, cams=cams).get(int(s))
                 row[f'bg_precision_{key}'] = (bg.get(cams) or {}).get('precision')
-            off, unref = row['seed_mIoU_official'], row['seed_mIoU_unrefined']
-            row['refinement_gain'] = None if off is None or unref is None else off - unref
+            row['refinement_gain'] = refinement_gate(row['seed_mIoU_official'], row['seed_mIoU_unrefined'])['value']
             agree = card.get('affinity_label_agreement') or {}   # the fine-tuned refinement affinity
             row.update(affinity_fg=agree.get('foreground'), affinity_bg=agree.get('background'))
             rows.append(row)
@@ -128,10 +127,8 @@ def robustness_summary(rows: list[dict], bg_goal: float = 0.9, drift_goal: float
             'gates_passed': _count(r['gates_passed'] for r in rows),
             'bg_precision_goal': {'goal': bg_goal, **{k: _count(_bg_ok(r, k, bg_goal) for r in rows) for k in RECIPES}},
             'affinity_gates': {**BACKBONE_GATES, **_count(
-                None if r.get('affinity_fg') is None or r.get('affinity_bg') is None else
-                r['affinity_fg'] >= BACKBONE_GATES['foreground'] and r['affinity_bg'] >= BACKBONE_GATES['background']
-                for r in rows)},
-            'refinement_helps': _count(None if r.get('refinement_gain') is None else r['refinement_gain'] >= 0
+                agreement_passes({'foreground': r.get('affinity_fg'), 'background': r.get('affinity_bg')}) for r in rows)},
+            'refinement_helps': _count(refinement_gate(r.get('refinement_gain'), 0.0)['alive']   # the row's gain vs 0
                                        for r in rows),
             'max_seed_mIoU_delta': {'value': worst[0], 'seed': worst[1], 'cams': worst[2], 'goal': drift_goal,
                                     'within_goal': None if worst[0] is None else worst[0] <= drift_goal}}
