@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup backbone release reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
+.PHONY: setup backbone backbone-data backbone-local release reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
 
 setup: $(VENV)/.cti-nb-installed
 
@@ -33,9 +33,7 @@ reproduce: setup
 BACKBONE := cti_nb/weights/synth-in_vit12-d64.safetensors
 BACKBONE_RUN ?= runs/backbone/run
 BACKBONE_WARM ?= runs/backbone/warm
-backbone: setup
-	$(BIN)/cti-nb synth --kind synth-in --out runs/backbone/synth-in --seed 0 --n-train 128 --n-val 2000 --no-progress
-	$(BIN)/cti-nb synth --kind synth-in --out runs/backbone/synth-in-seed1 --seed 1 --n-train 64 --n-val 2000 --no-progress
+backbone: backbone-data
 	$(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out $(BACKBONE_RUN) --resume --no-progress \
 	    --epochs 30 --set stop_after_steps=4563
 	$(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out $(BACKBONE_RUN) --resume --no-progress --epochs 44
@@ -43,6 +41,20 @@ backbone: setup
 	    --resume --no-progress --epochs 36 --set lr=5e-4 stop_after_steps=1240
 	$(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out $(BACKBONE_WARM) --init $(BACKBONE_RUN) --seed 2 \
 	    --resume --no-progress --epochs 30 --set lr=5e-4 --export $(BACKBONE) --extra-val seed1=runs/backbone/synth-in-seed1
+
+backbone-data: setup
+	$(BIN)/cti-nb synth --kind synth-in --out runs/backbone/synth-in --seed 0 --n-train 128 --n-val 2000 --no-progress
+	$(BIN)/cti-nb synth --kind synth-in --out runs/backbone/synth-in-seed1 --seed 1 --n-train 64 --n-val 2000 --no-progress
+
+# The shipped synth-in-local backbone (the presets' init): synth-in continued for 8 epochs (1,600 steps, ~18 min on
+# 2 cores) with ConViT's locality prior in all 12 blocks, its gate started at 2 (05b_pretrain, "The shipped choice").
+# The shipped file is the backbone screen's run of this recipe, trained with 1 thread; the same recipe with another
+# thread count or CPU rounds differently, so pin the sha256 this prints if you replace the file.
+BACKBONE_LOCAL := cti_nb/weights/synth-in-local_vit12-d64.safetensors
+backbone-local: backbone-data
+	OMP_NUM_THREADS=1 $(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out runs/backbone/local --init synth-in \
+	    --resume --no-progress --epochs 8 --set lr=5e-4 local_blocks=12 local_gate=2 --export $(BACKBONE_LOCAL) \
+	    --name synth-in-local --extra-val seed1=runs/backbone/synth-in-seed1
 
 # The test command (CI runs exactly this through .ci/run).
 # The released checkpoints (cti_nb/weights/synth-voc-{baseline,cti}.safetensors): the full profile's seed-0 synth-voc

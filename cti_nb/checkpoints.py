@@ -21,8 +21,8 @@ from .model import CTIModel
 __all__ = ['WEIGHTS_DIR', 'SHIPPED_BACKBONES', 'RELEASED_CHECKPOINTS', 'OFFICIAL_CAM_RECIPE', 'shipped_entry', 'pinned_files',
            'infer_config', 'load_state_dict_strict', 'recorded_num_heads', 'load_official', 'resolve_backbone_file',
            'file_sha256', 'verified_file', 'load_backbone_state_dict', 'deit_to_cti_state_dict',
-           'cti_to_deit_state_dict', 'init_from_deit', 'check_cam_recipe', 'export_checkpoint', 'released_info',
-           'record_cam_recipe', 'load_released']
+           'cti_to_deit_state_dict', 'backbone_local_blocks', 'init_from_deit', 'check_cam_recipe', 'export_checkpoint',
+           'released_info', 'record_cam_recipe', 'load_released']
 
 # %% ../nbs/03b_checkpoints.ipynb #2029bf21
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights' if '__file__' in globals() else Path('../cti_nb/weights')
@@ -33,6 +33,11 @@ SHIPPED_BACKBONES: dict[str, dict] = {
                  'sha256': 'b9731722a7606455badc848867dfe58c0684e9218d45b8734c92fc92f771001c',
                  'head': {'file': 'synth-in_vit12-d64_head.safetensors',
                           'sha256': '7da6c29c925a90f96ee0c14b88bf46b2b1f1a0c07eee01a1d56de75124da35c2'}},
+    # the same network continued with ConViT's locality prior in all 12 blocks (05b_pretrain); the presets' init
+    'synth-in-local': {'file': 'synth-in-local_vit12-d64.safetensors',
+                       'sha256': '2189609a0a4180f0e05dbde11b9a4c4131884c2326f110a28d8aa87e9d96fcc6',
+                       'head': {'file': 'synth-in-local_vit12-d64_head.safetensors',
+                                'sha256': 'a3db71d10c32117a93642f4a540d87d0905a0153c87dc71341b2dacc5009e8e7'}},
 }
 # the released fine-tunes (`export_checkpoint`; made by `cti-nb reproduce --profile full --release`; the CAM recipe
 # they record was written into them by `record_cam_recipe`, which changed their sha256: see "The CAM recipe" below)
@@ -264,16 +269,25 @@ def _is_deit_layout(sd: dict) -> bool:
     return 'pos_embed_pat' not in sd and 'bg_token' not in sd and sd.get('cls_token', torch.zeros(1, 1, 1)).shape[1] == 1
 
 
+def _init_source(src) -> tuple:
+    "(the file or state dict, its state dict) of an `init`: a run directory reads its model.pth."
+    if isinstance(src, (str, Path)) and Path(src).is_dir():
+        src = Path(src) / 'model.pth'
+        if not src.is_file(): raise CTIError(f'{src.parent}: init run has no model.pth (unfinished run?)')
+    return src, load_backbone_state_dict(src) if isinstance(src, (str, Path)) else _unwrap_state_dict(src)
+
+
+def backbone_local_blocks(src) -> int:
+    "How many leading blocks of an `init` (any source `init_from_deit` takes; '' = none) carry ConViT's locality prior."
+    return local_blocks_of_state_dict(_init_source(src)[1]) if src is not None and src != '' else 0
+
+
 def init_from_deit(net: CTIModel, path_or_state_dict) -> CTIModel:
     """Load DeiT-layout weights into `net`; only bg_token, tokenizer and head keep their init. The source is a state
     dict, a file (torch checkpoint or .safetensors), a pretraining run directory, or a shipped name (`synth-in`,
     hash-verified). A checkpoint in our layout (a run's `model.pth`) is first mapped to the DeiT layout by
     `cti_to_deit_state_dict`, so a pretrained run starts a fine-tune the way DeiT does."""
-    src = path_or_state_dict
-    if isinstance(src, (str, Path)) and Path(src).is_dir():
-        src = Path(src) / 'model.pth'
-        if not src.is_file(): raise CTIError(f'{src.parent}: init run has no model.pth (unfinished run?)')
-    sd = load_backbone_state_dict(src) if isinstance(src, (str, Path)) else _unwrap_state_dict(src)
+    src, sd = _init_source(path_or_state_dict)
     try:
         if not _is_deit_layout(sd): sd = cti_to_deit_state_dict(sd)
         missing, _ = net.load_state_dict(deit_to_cti_state_dict(sd, net), strict=False)

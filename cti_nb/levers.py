@@ -113,7 +113,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
         raise CTIError(f'profile {prof.name}: levers are screened against the study; use --profile full')
     if lv.pretrain_set and not prof.pretrain_images:
         raise CTIError(f'lever {lever}: it pretrains its own network (a baseline on unbiased synth data, the earlier '
-                       f'regime); profile {prof.name} fine-tunes the shipped synth-in backbone instead')
+                       f'regime); profile {prof.name} fine-tunes a shipped backbone instead')
     base, here = Path(work) / prof.name, Path(work) / prof.name / 'levers' / lever
     lprof = prof.override(seeds=tuple(lv.seeds), train_set=tuple(prof.train_set) + tuple(lv.train_set),
                           size=lv.size or prof.size,

@@ -11,7 +11,7 @@ from .core import AMP_MODES, CTIError, Config
 from .step import STEP_IMPLS, VARIANTS, StepSettings, variant_settings
 
 # %% auto #0
-__all__ = ['PRESETS', 'TrainConfig', 'get_config']
+__all__ = ['PRESETS', 'PRESET_VARIANTS', 'TrainConfig', 'preset_settings', 'get_config']
 
 # %% ../nbs/05a_presets.ipynb #c9fa78c5
 @dataclasses.dataclass
@@ -29,10 +29,11 @@ class TrainConfig(Config):
             `img_size` is also the side of the training crops.
         conv_stem: the patch embedding: False (official stride-p convolution), True/'gn' or 'bn' (see `03_blocks`).
         local_blocks: the first `local_blocks` blocks carry ConViT's locality prior (`03_blocks`); it must match the
-            backbone's (0, the default: none, the official network).
+            backbone's (0, the default: none, the official network; None: as many as the `init` backbone has).
         tokenizer: CTI's tokenizer (True) or independent class tokens (False); None = the variant's: the tokenizer
             for every variant but the baseline.
-        init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or 'synth-in' ('' = from scratch).
+        init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or a shipped backbone ('synth-in',
+            'synth-in-local'; '' = from scratch).
         scale, scale2: crop scale ranges of the two views.
         randaug: the RandAugment string ('' = off).
         num_workers: data-loader worker processes.
@@ -72,7 +73,7 @@ class TrainConfig(Config):
     num_heads: int = 6
     mlp_ratio: float = 4.0
     conv_stem: bool | str = False
-    local_blocks: int = 0
+    local_blocks: int | None = 0
     drop_path: float = 0.1
     tokenizer: bool | None = None
     init: str = ''
@@ -132,7 +133,12 @@ class TrainConfig(Config):
         return dict(num_classes=int(num_classes), img_size=self.img_size, patch_size=self.patch_size,
                     embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
                     drop_path=self.drop_path, bg_token=base, tokenizer=tokenizer, conv_stem=self.conv_stem,
-                    **({'local_blocks': self.local_blocks} if self.local_blocks else {}))
+                    **({'local_blocks': n} if (n := self.resolved_local_blocks()) else {}))
+
+    def resolved_local_blocks(self) -> int:
+        "`local_blocks`, or (None) as many as the `init` backbone has (`backbone_local_blocks`)."
+        from cti_nb.checkpoints import backbone_local_blocks
+        return int(self.local_blocks) if self.local_blocks is not None else backbone_local_blocks(self.init)
 
     def check(self) -> 'TrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
@@ -146,7 +152,8 @@ class TrainConfig(Config):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 1: bad(k, 'expected a positive integer')
         if self.img_size % self.patch_size: bad('img_size', f'must be a multiple of patch_size={self.patch_size}')
         if self.embed_dim % self.num_heads: bad('embed_dim', f'must be divisible by num_heads={self.num_heads}')
-        if not 0 <= self.local_blocks <= self.depth: bad('local_blocks', f'expected 0..{self.depth}')
+        if self.local_blocks is not None and not 0 <= self.local_blocks <= self.depth:
+            bad('local_blocks', f'expected 0..{self.depth} (or None: the init backbone\'s)')
         if not 0 <= self.infuse_after < self.depth - 1: bad('infuse_after', f'expected 0..{self.depth - 2}')
         if not 1 <= self.n_layers <= self.depth: bad('n_layers', f'expected 1..{self.depth}')
         if not 0 <= self.drop_path < 1: bad('drop_path', 'expected 0 <= drop_path < 1')
@@ -160,10 +167,11 @@ class TrainConfig(Config):
         return self
 
 # %% ../nbs/05a_presets.ipynb #431a3aaa
-# the shipped synth-in backbone's network (05b_pretrain) at 80 px: a 10 x 10 grid and every official block index
+# the shipped synth-in-local backbone's network (05b_pretrain) at 80 px: a 10 x 10 grid, every official block
+# index, and ConViT's locality prior where the init has it (all 12 blocks); lr 5e-4 is CTI's (below)
 _SYNTH = dict(img_size=80, patch_size=8, embed_dim=64, depth=12, num_heads=2, mlp_ratio=4.0, conv_stem='bn',
-              init='synth-in', drop_path=0.1, infuse_after=3, n_layers=6, train_split='train', batch_size=16,
-              lr=2e-3, epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0),
+              init='synth-in-local', local_blocks=None, drop_path=0.1, infuse_after=3, n_layers=6, train_split='train',
+              batch_size=16, lr=5e-4, epochs=10, sched='step', warmup_epochs=1, min_lr=1e-5, scale=(0.5, 1.0),
               scale2=(0.5, 1.0), eval_split='val', num_workers=0)
 
 # %% ../nbs/05a_presets.ipynb #73dcda27
@@ -173,9 +181,21 @@ PRESETS: dict[str, dict] = {
     'synth-voc': dict(dataset='voc', **_SYNTH),
     'synth-coco': dict(dataset='coco', **_SYNTH),
 }
+# per-network settings of a preset, applied after it and before the caller's overrides: on the synthetic benchmark
+# MCTformer-V2 fine-tunes at lr 2e-3, where it passes the quick gates; the networks with a background token at 5e-4
+PRESET_VARIANTS: dict[str, dict[str, dict]] = {
+    'synth-voc': {'baseline': dict(lr=2e-3)},
+    'synth-coco': {'baseline': dict(lr=2e-3)},
+}
+
+# %% ../nbs/05a_presets.ipynb #c6bcf00c
+def preset_settings(preset: str, variant: str) -> dict:
+    "What a preset sets for one variant: its settings, then the variant's own (`PRESET_VARIANTS`)."
+    if preset not in PRESETS: raise CTIError(f'preset {preset!r}: expected one of {", ".join(PRESETS)}')
+    return {**PRESETS[preset], **PRESET_VARIANTS.get(preset, {}).get(variant, {})}
 
 # %% ../nbs/05a_presets.ipynb #3ce3a48f
 def get_config(preset: str = 'voc', **overrides) -> TrainConfig:
     "The `TrainConfig` of a preset with keyword overrides (unknown names or bad values raise `CTIError`)."
-    if preset not in PRESETS: raise CTIError(f'preset {preset!r}: expected one of {", ".join(PRESETS)}')
-    return TrainConfig(preset=preset, **PRESETS[preset]).override(**overrides).check()
+    own = preset_settings(preset, overrides.get('variant', TrainConfig.variant))
+    return TrainConfig(preset=preset, **own).override(**overrides).check()

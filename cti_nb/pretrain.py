@@ -286,7 +286,7 @@ def export_backbone(run, dest, extra_val: dict | None = None, command: str = '',
     sd = load_torch(run / 'model.pth')
     net = ViTClassifier(**json.loads((run / 'model.json').read_text())['kwargs']); net.load_state_dict(sd)
     top1 = {'val': evaluate_top1(net, cfg['data_root'])}
-    for name, root in (extra_val or {}).items(): top1[name] = evaluate_top1(net, root)
+    for val_set, root in (extra_val or {}).items(): top1[val_set] = evaluate_top1(net, root)
     with atomic_path(dest) as tmp:   # 'head' also drops a token-labeling run's patch head (head_patch.*)
         save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head')}, str(tmp))
     with atomic_path(dest.with_name(dest.stem + '_head.safetensors')) as tmp:   # for --eval-only, never for --init
@@ -391,7 +391,7 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--init', help='with --eval-only: the classifier to evaluate; when training: the classifier to '
                    'continue from (fresh optimiser and schedule). A shipped name (synth-in), a .safetensors backbone '
                    'with its _head file, or a run dir')
-    p.add_argument('--epochs', type=int, help='epochs (default: the recipe\'s 30)')
+    p.add_argument('--epochs', type=int, help='epochs (default: the recipe\'s 30; on --resume, the run\'s own)')
     p.add_argument('--seed', type=int, help='seed (default 0)')
     p.add_argument('--device', help='cpu (default) or cuda')
     p.add_argument('--amp', choices=['off', 'bf16'], help='bf16 autocast (CPU or CUDA); default off')
@@ -415,6 +415,9 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     kw = {k: v for k, v in dict(data_root=a.data_root, out=a.out, epochs=a.epochs, seed=a.seed, device=a.device,
                                 amp=a.amp, init=a.init).items() if v is not None}
     if a.no_progress: kw['progress'] = False
+    last = Path(a.out) / 'checkpoints' / 'last.pth'
+    if a.resume and a.epochs is None and last.is_file():   # a resume keeps its horizon unless --epochs moves it
+        kw['epochs'] = load_torch(last)['config']['epochs']
     cfg = get_pretrain_config(**kw).apply_overrides(a.set).check()
     if cfg.device == 'cuda' and not torch.cuda.is_available(): raise CTIError('--device cuda: no CUDA device here')
     extra = dict(kv.split('=', 1) for kv in a.extra_val if '=' in kv)

@@ -219,15 +219,14 @@ def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
 def backbone_card(src, data_root, preset: str = 'synth-voc', n_images: int = 64, split: str = 'val') -> dict:
     "`affinity_card` of backbone `src` mapped into the preset's MCTformer-V2 (as fine-tuning starts) on val images."
     from pathlib import Path
-    from cti_nb.blocks import local_blocks_of_state_dict
-    from cti_nb.checkpoints import init_from_deit, load_backbone_state_dict, recorded_num_heads, resolve_backbone_file
+    from cti_nb.checkpoints import backbone_local_blocks, init_from_deit, recorded_num_heads, resolve_backbone_file
     from cti_nb.figdata import figure_samples
     from cti_nb.model import CTIModel
     from cti_nb.presets import get_config
     if isinstance(src, (str, Path)) and Path(src).is_dir(): src = str(Path(src) / 'model.pth')   # a pretraining run
     heads = recorded_num_heads(resolve_backbone_file(src)) if not isinstance(src, dict) else None
-    local = local_blocks_of_state_dict(src if isinstance(src, dict) else load_backbone_state_dict(src))
-    cfg = get_config(preset, variant='baseline', init='', local_blocks=local, **({'num_heads': heads} if heads else {}))
+    cfg = get_config(preset, variant='baseline', init='', local_blocks=backbone_local_blocks(src),
+                     **({'num_heads': heads} if heads else {}))
     s = figure_samples(data_root, split, n=n_images)
     torch.manual_seed(0)   # the head and the class tokens are new: fixed, so two backbones differ only in theirs
     net = init_from_deit(CTIModel(**cfg.model_kwargs(len(s['labels'][0]))), src)

@@ -108,7 +108,7 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
     """The ImageNet analogue: per dataset, `pretrain_images` freshly generated *unbiased* images (other seed, no
     co-occurrence, no context) and one baseline run on them, the `--init` of every fine-tune. {dataset: run}.
     The run goes to `runs_dir/<dataset>/pretrain` (default `work/runs`; a lever that changes the network has its own)."""
-    from cti_nb.presets import PRESETS
+    from cti_nb.presets import preset_settings
     if not prof.pretrain_images: return {}
     init, todo = {}, []
     for ds in roots:
@@ -117,7 +117,7 @@ def stage_pretrain(prof: Profile, work: Path, roots: dict, force: bool, runs_dir
                            cooccur_rate=0.0, context_rate=0.0)
         run = Path(runs_dir or work / 'runs') / ds / 'pretrain'
         settings = {'dataset': ds, 'variant': 'baseline', 'seed': PRETRAIN_SEED, 'set': list(prof.pretrain_set),
-                    'data': done_hash(root), 'preset': PRESETS[ds]}
+                    'data': done_hash(root), 'preset': preset_settings(ds, 'baseline')}
         args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', 'baseline', '--seed',
                 PRETRAIN_SEED, '--no-progress', '--set', 'init=']   # the earlier regime's pretraining: from scratch
         args += [a for kv in prof.pretrain_set for a in ('--set', kv)]
@@ -147,7 +147,7 @@ def _expected_cost(prof: Profile, settings: dict) -> float:
 # %% ../nbs/09c_reproduce.ipynb #27de831c
 def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict | None = None) -> dict:
     "Every (dataset, variant, seed) run; with `init` {dataset: pretraining run} each fine-tune starts from it."
-    from cti_nb.presets import PRESETS
+    from cti_nb.presets import preset_settings
     runs, todo, init = {}, [], init or {}
     for ds, root in roots.items():
         for v in _variants(prof, ds):
@@ -155,7 +155,8 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
                 run = work / 'runs' / ds / f'{v}-s{seed}'
                 own = prof.voc_train_set if ds == 'synth-voc' else prof.coco_train_set
                 settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': merged_sets(prof.train_set, own),
-                            'root': root, 'preset': PRESETS[ds], 'backbone': _backbone_hash(PRESETS[ds].get('init'))}
+                            'root': root, 'preset': preset_settings(ds, v),
+                            'backbone': _backbone_hash(preset_settings(ds, v).get('init'))}
                 sets = [kv for kv in settings['set'] if not (ds in init and kv.startswith('init='))]
                 args = ['--preset', ds, '--data-root', root, '--out', run, '--variant', v, '--seed', seed,
                         '--no-progress'] + [a for kv in sets for a in ('--set', kv)]

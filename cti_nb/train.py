@@ -287,6 +287,8 @@ def train(config: TrainConfig | dict, resume: bool = False) -> Path:
     "Train (or, with `resume`, continue) the run in `config.out`; returns the run directory."
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     if not cfg.out: raise CTIError('train config out: a run directory is required (--out RUN_DIR)')
+    if cfg.local_blocks is None:   # the init's locality prior, as a number in the run's config
+        cfg = cfg.override(local_blocks=cfg.resolved_local_blocks())
     cfg, state = resume_state(cfg, resume)
     cfg.check()
     if not cfg.data_root: raise CTIError('train config data_root: a dataset root is required (--data-root DIR)')

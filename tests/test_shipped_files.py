@@ -42,6 +42,7 @@ def test_manifests_record_the_pinned_hashes():
     for name, e in SHIPPED_BACKBONES.items():
         m = json.loads((WEIGHTS_DIR / e['file']).with_suffix('.json').read_text())
         assert (m['file'], m['sha256'], m['bytes']) == (e['file'], e['sha256'], (WEIGHTS_DIR / e['file']).stat().st_size)
+        assert m['name'] == name, (m['name'], name)   # the manifest names the backbone it describes
 
 
 @pytest.mark.parametrize('kind', ['backbone', 'head'])
