@@ -1,19 +1,24 @@
 """The measured float spread of a reproduction profile, and the drift tolerances it implies.
 
 Runs `cti-nb reproduce --profile P --threads T` for each thread count (default 1 and 2: on our machines the same seed
-rounds differently with 1 and 2 threads, which stands in for another CPU), then measures, for every pair among those
-runs, the committed reference (figures/P, usually made on another CPU) and any --extra manifests, the largest
-difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor times the largest
-spread of each family; they are written, with the command and every measured number, to figures/P/drift_tolerances.json,
-which `cti-nb reproduce --profile P --compare figures/P` uses on any machine that is not the reference's.
+rounds differently with 1 and 2 threads), and again with torch's CPU kernels dispatched to another instruction set
+(`ATEN_CPU_CAPABILITY`, default `default`: the portable kernels, which sum in another order than the AVX2 ones;
+with the thread counts this stands in for another CPU of our kind, whose AVX2 / AVX-512 kernels round differently
+again). It then measures, for every pair among those runs, the committed reference (figures/P) and any --extra
+manifests, the largest difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor
+times the largest spread of each family, shared within a group of like fields (`cti_nb.drift.tolerances_from_spread`),
+plus one step of the threshold grid for near-ties; they are written, with the command and every measured number, to
+figures/P/drift_tolerances.json, which `cti-nb reproduce --profile P --compare figures/P` uses on any machine that is
+not the reference's.
 
-    .venv/bin/python bench/drift_spread.py [--profile smoke] [--threads 1 2] [--work runs/drift-spread]
+    .venv/bin/python bench/drift_spread.py [--profile smoke] [--threads 1 2] [--isa default] [--work runs/drift-spread]
         [--extra NAME=MANIFEST ...] [--no-run] [--factor 3]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_profile(profile: str, threads: int, work: Path) -> Path:
-    "`cti-nb reproduce` of the profile with `threads` threads in its own work folder; its manifest's path."
-    out = work / f't{threads}'
+def run_profile(profile: str, threads: int, work: Path, isa: str = '') -> Path:
+    "`cti-nb reproduce` of the profile with `threads` threads (and torch's kernels for `isa`) in its own work folder."
+    out = work / (f't{threads}' + (f'-{isa}' if isa else ''))
     cmd = [str(Path(sys.executable).parent / 'cti-nb'), 'reproduce', '--profile', profile, '--threads', str(threads),
            '--work', str(out), '--out', str(out / 'figures'), '--figures', 'results']   # the metrics; one notebook
     print('$', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    env = {**os.environ, **({'ATEN_CPU_CAPABILITY': isa} if isa else {})}
+    subprocess.run(cmd, check=True, env=env)
     return out / 'figures' / profile / 'manifest.json'
 
 
@@ -37,6 +43,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--profile', default='smoke')
     p.add_argument('--threads', type=int, nargs='*', default=[1, 2])
+    p.add_argument('--isa', nargs='*', default=['default'], metavar='CAPABILITY',
+                   help="ATEN_CPU_CAPABILITY values to run each thread count with as well ('' for none)")
     p.add_argument('--work', default=str(ROOT / 'runs' / 'drift-spread'))
     p.add_argument('--reference', default=None, help='the reference folder (default figures/PROFILE)')
     p.add_argument('--extra', nargs='*', default=[], metavar='NAME=MANIFEST',
@@ -48,14 +56,19 @@ def main(argv=None):
     work = Path(a.work) / a.profile
     files = {'reference': reference / 'manifest.json'}
     for t in a.threads:
-        files[f'{t} thread(s)'] = (work / f't{t}' / 'figures' / a.profile / 'manifest.json' if a.no_run
-                                   else run_profile(a.profile, t, work))
+        for isa in [''] + [i for i in a.isa if i]:
+            name = f'{t} thread(s)' + (f', {isa} kernels' if isa else '')
+            folder = work / (f't{t}' + (f'-{isa}' if isa else ''))
+            files[name] = (folder / 'figures' / a.profile / 'manifest.json' if a.no_run
+                           else run_profile(a.profile, t, work, isa))
     for item in a.extra:
         name, _, path = item.partition('=')
         files[name] = Path(path)
     mans = {name: json.loads(Path(f).read_text()) for name, f in files.items()}
     spread = measured_spread(mans)
-    rules = tolerances_from_spread(spread, a.factor)
+    # one step of the reference's threshold grid ('start:stop:step'): a near-tie may move the chosen threshold by it
+    grid = str((mans['reference'].get('profile') or {}).get('thresholds', '')).split(':')
+    rules = tolerances_from_spread(spread, a.factor, threshold_step=float(grid[2]) if len(grid) == 3 else 0.0)
     for pair, worst in spread.items():
         print(f'{pair}: ' + ', '.join(f'{k} {v:.3g}' for k, v in worst.items() if ':' not in k and v))
     describe = lambda m: {'cpu': cpu_signature(m.get('environment') or {}),
@@ -63,8 +76,13 @@ def main(argv=None):
                           'train_threads': (m.get('environment') or {}).get('train_threads'),
                           'git_commit': (m.get('environment') or {}).get('git_commit')}
     path = save_json({'what': f'Drift tolerances of the {a.profile} profile: {a.factor:g} x the largest difference of '
-                              'each field family (and stage:family) measured between the manifests below',
-                      'command': ' '.join(['python', 'bench/drift_spread.py'] + (argv or sys.argv[1:])),
+                              'each field family measured between the manifests below, over every stage, shared '
+                              'within the percent and the fraction families (cti_nb.drift.tolerances_from_spread); '
+                              'threshold_step: a chosen threshold may move by one grid step (a near-tie), and the '
+                              'fields read at it are then not compared',
+                      'command': ' '.join(['python', 'bench/drift_spread.py'] + (argv or sys.argv[1:]))
+                                 + (' (over the runs in --work, made by the same command without --no-run)'
+                                    if a.no_run else ''),
                       'factor': a.factor,
                       'manifests': {name: {'file': str(f), **describe(mans[name])} for name, f in files.items()},
                       'spread': spread, 'tolerances': rules}, reference / DRIFT_TOLERANCES)

@@ -14,8 +14,9 @@ import numpy as np
 from .core import CTIError, cpu_signature, save_json
 
 # %% auto #0
-__all__ = ['CONFIG_IGNORED', 'DRIFT_TOLERANCES', 'field_family', 'field_tolerance', 'metric_drift', 'config_drift',
-           'same_machine', 'measured_spread', 'tolerances_from_spread', 'load_tolerances', 'compare_manifests']
+__all__ = ['READ_AT_THRESHOLD', 'CONFIG_IGNORED', 'DRIFT_TOLERANCES', 'PERCENT_FAMILIES', 'FRACTION_FAMILIES', 'field_family',
+           'field_tolerance', 'metric_drift', 'config_drift', 'same_machine', 'measured_spread',
+           'tolerances_from_spread', 'load_tolerances', 'compare_manifests']
 
 # %% ../nbs/09a_drift.ipynb #c6ad86ff
 def _metric_id(rec: dict) -> str:
@@ -54,17 +55,41 @@ def _same(x, y, tolerance: float) -> bool:
         return x == y or abs(x - y) <= tolerance or (np.isnan(x) and np.isnan(y))
     return x == y
 
+
+# fields read at the chosen threshold; the best mIoU of a sweep, PxAP and the rates per unit of CAM mass are not
+READ_AT_THRESHOLD = frozenset({'threshold', 'mP', 'mR', 'spill', 'spill_detail', 'context_fp', 'context_fp_detail'})
+
+
+def _read_at(field: str, key: str) -> bool:
+    "Whether a field is read at the record's threshold (mIoU too where the threshold came from another split)."
+    fam = field_family(field)
+    return fam in READ_AT_THRESHOLD or (fam == 'mIoU' and 'threshold_from=' in key)
+
+
+def _threshold_moved(x, y, tolerance) -> bool:
+    "A chosen threshold that differs by at most the rules' `threshold_step` (one grid step: a near-tie)."
+    step = tolerance.get('threshold_step', 0.0) if isinstance(tolerance, dict) else 0.0
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    return bool(step) and num(x) and num(y) and x != y and abs(x - y) <= step + 1e-9
+
 # %% ../nbs/09a_drift.ipynb #c8eecfd7
-def metric_drift(new: list[dict], reference: list[dict], tolerance: float | dict = 0.0) -> tuple[list[str], int]:
-    "(one line per difference, number of fields compared) between two lists of metric records matched by label."
+def metric_drift(new: list[dict], reference: list[dict], tolerance: float | dict = 0.0,
+                 notes: list | None = None) -> tuple[list[str], int]:
+    """(one line per difference, number of fields compared) between two lists of metric records matched by label;
+    a threshold that moved within the rules' `threshold_step` is a near-tie, said in `notes` (see `_read_at`)."""
     a, b = ({_metric_id(r): (r['label'].get('stage'), _metric_fields(r)) for r in recs} for recs in (new, reference))
     lines, n = [], 0
     for key in sorted(set(a) | set(b)):
         if key not in a: lines.append(f'{key}: only in the reference'); continue
         if key not in b: lines.append(f'{key}: only in the new run'); continue
         (stage, fa), (_, fb) = a[key], b[key]
+        moved = _threshold_moved(fa.get('threshold'), fb.get('threshold'), tolerance)
+        if moved and notes is not None:
+            notes.append(f"{key}: threshold {fb['threshold']} -> {fa['threshold']}, a near-tie; the fields read at it "
+                         'are not compared')
         for f in sorted(set(fa) | set(fb)):
             x, y = fa.get(f), fb.get(f)
+            if moved and _read_at(f, key): continue
             n += 1
             if _same(x, y, field_tolerance(tolerance, stage, f)): continue
             delta = f', Δ {x - y:+.3g}' if all(isinstance(v, (int, float)) for v in (x, y)) else ''
@@ -123,10 +148,25 @@ def measured_spread(manifests: dict) -> dict:
     return out
 
 
-def tolerances_from_spread(spread: dict, factor: float = 3.0) -> dict:
-    "Rules for `field_tolerance`: `factor` x the largest measured spread of each family (and stage:family)."
-    keys = sorted({k for per_pair in spread.values() for k in per_pair})
-    return {k: float(f'{factor * max(p.get(k, 0.0) for p in spread.values()):.3g}') for k in keys}
+# rates over the same pixels, in percent, and their per-pair details and precision / recall, as fractions: one
+# rounding moves every member of a group alike, so a group shares its largest spread
+PERCENT_FAMILIES = frozenset({'mIoU', 'PxAP', 'spill', 'context_fp', 'spill_mass', 'context_mass'})
+FRACTION_FAMILIES = frozenset({'mP', 'mR'} | {f'{f}_detail' for f in PERCENT_FAMILIES})
+
+
+def tolerances_from_spread(spread: dict, factor: float = 3.0, threshold_step: float = 0.0) -> dict:
+    """Rules for `field_tolerance`: `factor` x the largest measured spread of each family over every stage, shared
+    within `PERCENT_FAMILIES` and `FRACTION_FAMILIES` (a percent is 100 fractions); `threshold_step` > 0 adds
+    `metric_drift`'s near-tie rule."""
+    worst = {}
+    for per_pair in spread.values():
+        for k, v in per_pair.items():
+            fam = k.split(':')[-1]
+            worst[fam] = max(worst.get(fam, 0.0), v)
+    pct = max([worst.get(f, 0.0) for f in PERCENT_FAMILIES] + [100 * worst.get(f, 0.0) for f in FRACTION_FAMILIES])
+    shared = lambda f: pct if f in PERCENT_FAMILIES else pct / 100 if f in FRACTION_FAMILIES else worst[f]
+    rules = {f: float(f'{factor * shared(f):.3g}') for f in sorted(worst)}
+    return {**rules, 'threshold_step': threshold_step} if threshold_step > 0 else rules
 
 # %% ../nbs/09a_drift.ipynb #40f974cd
 def load_tolerances(path) -> dict | None:
@@ -159,7 +199,7 @@ def _comparison(man: dict, reference: Path, tolerance) -> tuple[float | dict, st
 
 def compare_manifests(new, reference, tolerance: float | None = None, out=print) -> list[str]:
     """Print every difference between two manifests (files, or profile folders holding `manifest.json`): metrics
-    beyond their tolerance (see `_comparison`), and configuration. Returns the lines (empty = the same numbers)."""
+    beyond their tolerance (see `_comparison`), and configuration. Returns the lines (empty = the same numbers, within tolerance)."""
     man, files = {}, {}
     for side, path in (('new', new), ('reference', reference)):
         f = files[side] = _manifest_file(path)
@@ -174,9 +214,11 @@ def compare_manifests(new, reference, tolerance: float | None = None, out=print)
             f"thread(s) (trainings: {e.get('train_threads', '?')}), CPU {cpu_signature(e) or 'not recorded'}")
     tol, how = _comparison(man, files['reference'], tolerance)
     out(f'drift: compared {how}')
-    lines, n = metric_drift(man['new']['metrics'], man['reference']['metrics'], tol)
+    notes = []
+    lines, n = metric_drift(man['new']['metrics'], man['reference']['metrics'], tol, notes)
     lines += config_drift(man['new'], man['reference'])
+    for line in notes: out(f'drift: note: {line}')
     for line in lines: out(f'drift: {line}')
     out(f'drift: {n} fields of {len(man["reference"]["metrics"])} metric records and the configuration compared, '
-        f'{len(lines)} differ' + ('' if lines else ': the same numbers'))
+        f'{len(lines)} differ' + ('' if lines else ': the same numbers' if tol == 0.0 else ': all within tolerance'))
     return lines

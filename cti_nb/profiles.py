@@ -28,6 +28,7 @@ class Profile(Config):
     Args:
         name: the profile's name (its folders and manifest use it).
         voc_train, voc_val, coco_train, coco_val: synth-voc / synth-coco images (train / val).
+        coco_classes: synth-coco's first N classes only (`cti_nb.synthetic.class_subset`; 0 = all 40).
         size: side of the synthetic images in pixels.
         seeds: training seeds of every (dataset, variant).
         voc_variants, coco_variants: the variants trained on each dataset (() = the dataset is not generated).
@@ -53,6 +54,7 @@ class Profile(Config):
     voc_val: int = 16
     coco_train: int = 48
     coco_val: int = 16
+    coco_classes: int = 0
     size: int = 80
     seeds: tuple = (0,)
     voc_variants: tuple = ('baseline', 'cti')
@@ -78,8 +80,8 @@ class Profile(Config):
 # %% ../nbs/09c_profiles.ipynb #23880116
 PROFILES = {
     'smoke': Profile(train_set=('epochs=2',), seg_set=('iterations=20',), cam_variants=(0,), pseudo_affinity=0, jobs=2),
-    'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80,
-                     train_set=('epochs=8',), voc_train_set=('epochs=12',), seed_eval_images=200, figure_images=6,
+    'quick': Profile(name='quick', voc_train=600, voc_val=120, coco_train=400, coco_val=80, coco_classes=16,
+                     train_set=('epochs=12',), seed_eval_images=200, figure_images=6,
                      tsne_images=80, cam_variants=(0,), pseudo_affinity=0, jobs=2,
                      gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=1200, coco_val=200,

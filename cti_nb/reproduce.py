@@ -78,8 +78,9 @@ def stage_data(prof: Profile, work: Path, force: bool) -> dict:
     for ds, n_train, n_val in (('synth-voc', prof.voc_train, prof.voc_val),
                                ('synth-coco', prof.coco_train, prof.coco_val)):
         if _variants(prof, ds):
+            subset = {'classes': prof.coco_classes} if ds == 'synth-coco' and prof.coco_classes else {}
             roots[ds] = _synth_data(work / 'data' / ds, force, kind=ds, seed=0, n_train=n_train, n_val=n_val,
-                                    size=prof.size)
+                                    size=prof.size, **subset)
     return roots
 
 def _variants(prof: Profile, ds: str) -> tuple:

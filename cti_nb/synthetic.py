@@ -19,8 +19,8 @@ from .data import save_mask_png
 
 # %% auto #0
 __all__ = ['SHAPES', 'TEXTURES', 'CONTEXTS', 'IN_SHAPES', 'IN_TEXTURES', 'class_table', 'class_names', 'default_structure',
-           'render_image', 'generate', 'dataset_card', 'format_card', 'synth_cli', 'render_synth_in', 'encode_jpeg',
-           'generate_synth_in', 'read_synth_in']
+           'class_subset', 'render_image', 'generate', 'dataset_card', 'format_card', 'synth_cli', 'render_synth_in',
+           'encode_jpeg', 'generate_synth_in', 'read_synth_in']
 
 # %% ../nbs/02_synthetic.ipynb #fb7b20ba
 SHAPES = ('disc', 'square', 'triangle', 'star', 'ring', 'cross', 'hexagon', 'diamond')
@@ -52,6 +52,19 @@ def default_structure(kind: str) -> dict:
     "Co-occurring pairs (A -> B) and context classes {context type: class} of a kind."
     if kind == 'synth-voc': return {'pairs': [(0, 1), (2, 3), (4, 5)], 'contexts': {1: 6, 2: 7}}
     return {'pairs': [(0, 1), (2, 3), (4, 5), (8, 9), (12, 13), (16, 17), (20, 21), (24, 25)], 'contexts': {1: 6, 2: 7}}
+
+
+def class_subset(kind: str, n_classes: int = 0) -> tuple[list, tuple, dict]:
+    """(table, names, structure) of the first `n_classes` classes of a kind (0 = all), with the pairs and contexts
+    among them: a smaller benchmark of the same design, e.g. synth-coco's first 16 (striped and dotted, 5 pairs)."""
+    table, names, structure = class_table(kind), class_names(kind), default_structure(kind)
+    if not n_classes: return table, names, structure
+    if not 1 <= n_classes <= len(table):
+        raise CTIError(f'n_classes={n_classes}: {kind} has {len(table)} classes; expected 1..{len(table)} (0 = all)')
+    keep = lambda *cs: max(cs) < n_classes
+    return (table[:n_classes], names[:n_classes],
+            {'pairs': [p for p in structure['pairs'] if keep(*p)],
+             'contexts': {k: c for k, c in structure['contexts'].items() if keep(c)}})
 
 # %% ../nbs/02_synthetic.ipynb #b3ef6c18
 def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
@@ -229,10 +242,10 @@ def _trivial_miou(masks, labels, C: int, size: int, grid: int | None = None) -> 
 def generate(kind: str = 'synth-voc', out='data/synth-voc', seed: int = 0, n_train: int = 3000, n_val: int = 500,
              size: int = 96, cooccur_rate: float = 0.7, context_rate: float = 0.8, context_noise: float = 0.03,
              max_classes: int = 2, ignore_border: int = 1, jpeg_quality: int = 95, progress: bool = True,
-             verbose: bool = True) -> Path:
-    "Write a synthetic benchmark (VOC layout for synth-voc, COCO layout for synth-coco) and its card; returns the root."
-    table, names = class_table(kind), class_names(kind)
-    structure = default_structure(kind)
+             verbose: bool = True, n_classes: int = 0) -> Path:
+    """Write a synthetic benchmark (VOC layout for synth-voc, COCO layout for synth-coco) and its card; returns the
+    root. `n_classes` > 0 keeps the kind's first classes only (`class_subset`)."""
+    table, names, structure = class_subset(kind, n_classes)
     C, root = len(table), Path(out)
     if n_train < 1 or n_val < 1: raise CTIError(f'n_train={n_train}, n_val={n_val}: both must be >= 1')
     if size < 32: raise CTIError(f'size={size}: expected at least 32 pixels')
@@ -267,7 +280,7 @@ def generate(kind: str = 'synth-voc', out='data/synth-voc', seed: int = 0, n_tra
     seconds = time.perf_counter() - t0
     card = dataset_card(kind, names, structure, stats, size, dict(cooccur_rate=cooccur_rate, context_rate=context_rate,
                         context_noise=context_noise, max_classes=max_classes, ignore_border=ignore_border, seed=seed,
-                        n_train=n_train, n_val=n_val, size=size))
+                        n_train=n_train, n_val=n_val, size=size, n_classes=C))
     card['generation'] = {'seconds': round(seconds, 2), 'images_per_second': round((n_train + n_val) / seconds, 1)}
     save_json(card, root / 'synth_card.json')
     if verbose: print(format_card(card))
@@ -339,16 +352,19 @@ def synth_cli(argv: list[str] | None = None) -> int:
                    help='P(partner present | class of a co-occurring pair present) (default: 0.7; not synth-in)')
     p.add_argument('--context-rate', type=float, default=0.8,
                    help='P(context region drawn | its context class present) (default: 0.8; not synth-in)')
+    p.add_argument('--classes', type=int, default=0,
+                   help="keep the kind's first N classes and the pairs and contexts among them (default: 0 = all; "
+                        'not synth-in)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar (batch runs)')
     a = p.parse_args(argv)
     pick = lambda v, default: default if v is None else v   # an explicit 0 reaches the generator's check
     if a.kind == 'synth-in':
+        if a.classes: p.error('--classes: synth-in always has its 56 classes (synth-voc and synth-coco only)')
         generate_synth_in(a.out, a.seed, pick(a.n_train, 20000), pick(a.n_val, 2000), pick(a.size, 64),
                           progress=not a.no_progress)
         return 0
     generate(a.kind, a.out, a.seed, pick(a.n_train, 3000), pick(a.n_val, 500), pick(a.size, 96), a.cooccur_rate,
-             a.context_rate,
-             progress=not a.no_progress)
+             a.context_rate, progress=not a.no_progress, n_classes=a.classes)
     return 0
 
 # %% ../nbs/02_synthetic.ipynb #388fef3d
