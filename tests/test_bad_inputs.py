@@ -285,13 +285,13 @@ def backbone_of_another_width(data, tmp, run):
 
 
 def backbone_with_a_locality_prior(data, tmp, run):
-    "A backbone whose 2 blocks carry ConViT's locality prior into the test network built without it."
+    "A backbone whose 2 blocks carry ConViT's locality prior into the test network built without it (local_blocks=0)."
     from safetensors.torch import save_file
     from cti_nb.classifier import ViTClassifier
     sd = ViTClassifier(num_classes=3, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
                        local_blocks=2).state_dict()
     save_file({k: v.contiguous() for k, v in sd.items() if not k.startswith('head')}, str(tmp / 'local.safetensors'))
-    return cli(*train_args(data, tmp / 'r', f'init={tmp / "local.safetensors"}'))
+    return cli(*train_args(data, tmp / 'r', f'init={tmp / "local.safetensors"}', 'local_blocks=0'))
 
 
 def truncated_backbone(data, tmp, run):
@@ -331,13 +331,14 @@ ROWS = {
     'unwritable output folder (cams CLI)': (unwritable_cams_folder, 'cannot create this output folder'),
     'disk full while writing a checkpoint (API)': (disk_full_during_checkpoint,
                                                    'last.pth: cannot write (No space left on device); the previous file is unchanged'),
-    '--resume with another config (train CLI)': (resume_other_config, 'lr=0.5 (the run has 0.002)'),
+    '--resume with another config (train CLI)': (resume_other_config, 'lr=0.5 (the run has 0.0005)'),
     'output folder in use by a live process (cams CLI)': (folder_in_use, 'in use by process'),
     'COCO json with an unknown category (coco-masks CLI)': (coco_unknown_category, 'unknown category id 99'),
     'drift check without a reference manifest (API)': (missing_reference_manifest, 'no reference manifest'),
     'unknown backbone name (train CLI --init)': (unknown_backbone_name,
                                                  'imagenet-xl: no such checkpoint file, nor a shipped name (backbones: '
-                                                 'synth-in; released checkpoints: synth-voc-baseline, synth-voc-cti)'),
+                                                 'synth-in, synth-in-local; released checkpoints: synth-voc-baseline, '
+                                                 'synth-voc-cti)'),
     'checkpoint whose CAM recipe names blocks it does not have (cams CLI)': (
         checkpoint_recipe_names_missing_blocks, 'recipe.safetensors: cam_recipe n_layers=5 names blocks the network does '
                                                 'not have (it has 2)'),
