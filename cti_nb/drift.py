@@ -199,7 +199,8 @@ def _comparison(man: dict, reference: Path, tolerance) -> tuple[float | dict, st
 
 def compare_manifests(new, reference, tolerance: float | None = None, out=print) -> list[str]:
     """Print every difference between two manifests (files, or profile folders holding `manifest.json`): metrics
-    beyond their tolerance (see `_comparison`), and configuration. Returns the lines (empty = the same numbers, within tolerance)."""
+    beyond their tolerance (see `_comparison`), and configuration. Returns the lines (empty = the same numbers,
+    within tolerance)."""
     man, files = {}, {}
     for side, path in (('new', new), ('reference', reference)):
         f = files[side] = _manifest_file(path)
