@@ -1,7 +1,7 @@
 """The package as a wheel user gets it: `python -m build`, the wheel installed (not editable) into a fresh venv, and
-there, outside any checkout, `cti-nb` works: --version, explore, the shipped backbone (`train --init synth-in`,
-package data under cti_nb/weights/), the released checkpoints by name (`cams --checkpoint synth-voc-cti`), and
-`reproduce --profile smoke` with the figure notebooks the wheel carries.
+there, outside any checkout, `cti-nb` works: --version, explore, the shipped backbones (package data under
+cti_nb/weights/; `train --preset synth-voc` starts from synth-in-local), the released checkpoints by name
+(`cams --checkpoint synth-voc-cti`), and `reproduce --profile smoke` with the figure notebooks the wheel carries.
 
 The fresh venv does not download the third-party dependencies again: it sees those of the running environment
 through a folder of links to its site-packages, leaving out every cti_nb file (the checkout's editable install), so
@@ -86,16 +86,18 @@ def _shipped_backbones() -> dict:
 @pytest.mark.skipif('synth-in' not in _shipped_backbones(),
                     reason='no synth-in backbone in cti_nb.checkpoints.SHIPPED_BACKBONES')
 def test_shipped_backbone_is_in_the_wheel_and_trains(venv):
-    "The shipped synth-in backbone (cti_nb/weights/) is inside the installed wheel and starts a fine-tune by name."
+    """The shipped backbones (cti_nb/weights/) are inside the installed wheel, and the synthetic preset's own
+    (`synth-in-local`) starts a fine-tune."""
     bin_, env, work = venv
     files = _run([bin_ / 'python', '-c', "import importlib.resources as r; "
                   "print('\\n'.join(p.name for p in (r.files('cti_nb') / 'weights').iterdir()))"], cwd=work, env=env).split()
     assert any('synth-in' in f and f.endswith('.safetensors') for f in files), files
     assert any('synth-in' in f and f.endswith('.json') for f in files), files
+    assert any(f.startswith('synth-in-local') and f.endswith('.safetensors') for f in files), files
     _run([bin_ / 'cti-nb', 'synth', '--kind', 'synth-voc', '--out', work / 'tiny', '--n-train', 8, '--n-val', 2,
           '--size', 64, '--no-progress'], cwd=work, env=env)
     _run([bin_ / 'cti-nb', 'train', '--preset', 'synth-voc', '--data-root', work / 'tiny', '--out', work / 'run',
-          '--init', 'synth-in', '--epochs', 1, '--batch-size', 4, '--no-progress', '--set', 'stop_after_steps=1',
+          '--epochs', 1, '--batch-size', 4, '--no-progress', '--set', 'stop_after_steps=1',
           'num_workers=0'], cwd=work, env=env)
     assert (work / 'run' / 'config.json').is_file()
 
