@@ -49,9 +49,11 @@ def field_tolerance(tolerance: float | dict, stage: str, field: str) -> float:
     return 0.0
 
 # %% ../nbs/09a_drift.ipynb #5d94e395
+def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _same(x, y, tolerance: float) -> bool:
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    if num(x) and num(y):
+    if _is_number(x) and _is_number(y):
         return x == y or abs(x - y) <= tolerance or (np.isnan(x) and np.isnan(y))
     return x == y
 
@@ -69,8 +71,7 @@ def _read_at(field: str, key: str) -> bool:
 def _threshold_moved(x, y, tolerance) -> bool:
     "A chosen threshold that differs by at most the rules' `threshold_step` (one grid step: a near-tie)."
     step = tolerance.get('threshold_step', 0.0) if isinstance(tolerance, dict) else 0.0
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    return bool(step) and num(x) and num(y) and x != y and abs(x - y) <= step + 1e-9
+    return bool(step) and _is_number(x) and _is_number(y) and x != y and abs(x - y) <= step + 1e-9
 
 # %% ../nbs/09a_drift.ipynb #c8eecfd7
 def metric_drift(new: list[dict], reference: list[dict], tolerance: float | dict = 0.0,
@@ -140,7 +141,7 @@ def measured_spread(manifests: dict) -> dict:
             (stage, fa), (_, fb) = a[key], b[key]
             for f in set(fa) & set(fb):
                 x, y = fa[f], fb[f]
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)): continue
+                if not (_is_number(x) and _is_number(y)): continue
                 if np.isnan(x) and np.isnan(y): continue
                 fam = field_family(f)
                 for k in (fam, f'{stage}:{fam}'): worst[k] = max(worst.get(k, 0.0), abs(x - y))
