@@ -2,16 +2,16 @@
 
 Runs `cti-nb reproduce --profile P --threads T` for each thread count (default 1 and 2: on our machines the same seed
 rounds differently with 1 and 2 threads), and again with torch's CPU kernels dispatched to another instruction set
-(`ATEN_CPU_CAPABILITY`, default `default`: the portable kernels, which sum in another order than the AVX2 ones;
-with the thread counts this stands in for another CPU of our kind, whose AVX2 / AVX-512 kernels round differently
-again). It then measures, for every pair among those runs, the committed reference (figures/P) and any --extra
+(`ATEN_CPU_CAPABILITY`, with MKL's `MKL_ENABLE_INSTRUCTIONS` and oneDNN's `DNNL_MAX_CPU_ISA` to match; default
+`default avx2`: the portable kernels, which sum in another order, and the AVX2 ones, which on an AVX-512 machine
+stand in for a CPU of our kind without AVX-512). It then measures, for every pair among those runs, the committed reference (figures/P) and any --extra
 manifests, the largest difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor
 times the largest spread of each family, shared within a group of like fields (`cti_nb.drift.tolerances_from_spread`),
 plus one step of the threshold grid for near-ties; they are written, with the command and every measured number, to
 figures/P/drift_tolerances.json, which `cti-nb reproduce --profile P --compare figures/P` uses on any machine that is
 not the reference's.
 
-    .venv/bin/python bench/drift_spread.py [--profile smoke] [--threads 1 2] [--isa default] [--work runs/drift-spread]
+    .venv/bin/python bench/drift_spread.py [--profile smoke] [--threads 1 2] [--isa default avx2] [--work runs/drift-spread]
         [--extra NAME=MANIFEST ...] [--no-run] [--factor 3]
 """
 from __future__ import annotations
@@ -26,13 +26,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# the instruction set of torch's own kernels (ATEN_CPU_CAPABILITY), of MKL's BLAS and of oneDNN, for one capability
+MKL_ISA = {'default': 'SSE4_2', 'avx2': 'AVX2', 'avx512': 'AVX512'}
+DNNL_ISA = {'default': 'SSE41', 'avx2': 'AVX2', 'avx512': 'AVX512_CORE'}
+
+
+def isa_env(isa: str) -> dict:
+    "Environment that dispatches torch, MKL and oneDNN to `isa`'s kernels (a stand-in for a CPU that has no more)."
+    env = {'ATEN_CPU_CAPABILITY': isa, 'MKL_ENABLE_INSTRUCTIONS': MKL_ISA.get(isa), 'DNNL_MAX_CPU_ISA': DNNL_ISA.get(isa)}
+    return {k: v for k, v in env.items() if v}
+
+
 def run_profile(profile: str, threads: int, work: Path, isa: str = '') -> Path:
     "`cti-nb reproduce` of the profile with `threads` threads (and torch's kernels for `isa`) in its own work folder."
     out = work / (f't{threads}' + (f'-{isa}' if isa else ''))
     cmd = [str(Path(sys.executable).parent / 'cti-nb'), 'reproduce', '--profile', profile, '--threads', str(threads),
            '--work', str(out), '--out', str(out / 'figures'), '--figures', 'results']   # the metrics; one notebook
     print('$', ' '.join(cmd), flush=True)
-    env = {**os.environ, **({'ATEN_CPU_CAPABILITY': isa} if isa else {})}
+    env = {**os.environ, **(isa_env(isa) if isa else {})}
     subprocess.run(cmd, check=True, env=env)
     return out / 'figures' / profile / 'manifest.json'
 
@@ -43,7 +54,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--profile', default='smoke')
     p.add_argument('--threads', type=int, nargs='*', default=[1, 2])
-    p.add_argument('--isa', nargs='*', default=['default'], metavar='CAPABILITY',
+    p.add_argument('--isa', nargs='*', default=['default', 'avx2'], metavar='CAPABILITY',
                    help="ATEN_CPU_CAPABILITY values to run each thread count with as well ('' for none)")
     p.add_argument('--work', default=str(ROOT / 'runs' / 'drift-spread'))
     p.add_argument('--reference', default=None, help='the reference folder (default figures/PROFILE)')

@@ -280,8 +280,8 @@ def robustness_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='training seeds (default 0 1 2)')
     p.add_argument('--threads', type=int, nargs='+', default=[1, 2],
                    help='thread counts; each seed is trained with each (default 1 2: the same seed rounds differently)')
-    p.add_argument('--profile', default='quick', help="the reproduce profile giving the data size, the fine-tune length "
-                   'and the gates: smoke, quick (default) or full')
+    p.add_argument('--profile', default='quick', help="the reproduce profile giving the data size and the gates (smoke "
+                   "also a 2-epoch fine-tune): smoke, quick (default) or full")
     p.add_argument('--set', dest='sets', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                    help='extra training settings after the profile\'s, e.g. --set lr=6.25e-5 bg_affinity=identity')
     p.add_argument('--name', default=None, help='label of the configuration (default: dataset-variant-settings)')

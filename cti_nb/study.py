@@ -147,8 +147,10 @@ def _gate(value, threshold, higher: bool = True) -> dict:
 # %% ../nbs/09a_study.ipynb #59a6a651
 def training_gates(thresholds: dict, roots: dict, runs: dict, metrics: list[dict]) -> dict:
     "Every gate of a profile, measured: {dataset: {model-seed: {gate: {value, threshold, passed}}}, 'all_passed': ...}."
-    g, out = thresholds, {}
+    out = {}
+    of = lambda ds: {**thresholds, **thresholds.get(ds, {})}   # a dataset's own thresholds win over the shared ones
     for ds, by_v in runs.items():
+        g = of(ds)
         blob = json.loads((Path(roots[ds]) / 'synth_card.json').read_text())['trivial_mIoU']['centred_blob']
         for v, by_seed in by_v.items():
             for seed, run in by_seed.items():
@@ -164,7 +166,7 @@ def training_gates(thresholds: dict, roots: dict, runs: dict, metrics: list[dict
         if m['label'].get('stage') == 'seg' and m['label'].get('source') == 'gt':
             ds = m['label']['dataset']
             out.setdefault(ds, {})[f"gt-segmenter-s{m['label']['seed']}"] = {
-                'gt_segmenter_mIoU': _gate(round(m['mIoU'], 2), g.get('gt_segmenter_mIoU') if ds == 'synth-voc' else None)}
+                'gt_segmenter_mIoU': _gate(round(m['mIoU'], 2), of(ds).get('gt_segmenter_mIoU') if ds == 'synth-voc' else None)}
     verdicts = [x['passed'] for d in out.values() for r in d.values() for x in r.values() if isinstance(x, dict)
                 and 'passed' in x and x['passed'] is not None]
     out['all_passed'] = all(verdicts) if verdicts else None
