@@ -4,8 +4,8 @@ Runs `cti-nb reproduce --profile P --threads T` for each thread count (default 1
 rounds differently with 1 and 2 threads), and again with torch's CPU kernels dispatched to another instruction set
 (`ATEN_CPU_CAPABILITY`, with MKL's `MKL_ENABLE_INSTRUCTIONS` and oneDNN's `DNNL_MAX_CPU_ISA` to match; default
 `default avx2`: the portable kernels, which sum in another order, and the AVX2 ones, which on an AVX-512 machine
-stand in for a CPU of our kind without AVX-512). It then measures, for every pair among those runs, the committed reference (figures/P) and any --extra
-manifests, the largest difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor
+stand in for a CPU of our kind without AVX-512). It then measures, for every pair among those runs, the committed
+reference (figures/P) and any --extra manifests, the largest difference of each field family (`cti_nb.drift.measured_spread`). The tolerances are --factor
 times the largest spread of each family, shared within a group of like fields (`cti_nb.drift.tolerances_from_spread`),
 plus one step of the threshold grid for near-ties; they are written, with the command and every measured number, to
 figures/P/drift_tolerances.json, which `cti-nb reproduce --profile P --compare figures/P` uses on any machine that is
