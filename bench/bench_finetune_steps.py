@@ -42,6 +42,16 @@ def sgemm_peak(n: int = SGEMM_N, repeats: int = 10) -> dict:
     return {'n': n, 'repeats': repeats, 'best_s': min(ts), 'gflops': 2 * n ** 3 / min(ts) / 1e9}
 
 
+def preset_step_args(variant: str) -> dict:
+    "`benchmark_step` arguments of one variant's fine-tune step at the synth-voc preset (20 classes, AdamW)."
+    from cti_nb.presets import get_config
+    cfg = get_config('synth-voc', variant=variant)
+    kw = {k: v for k, v in cfg.model_kwargs(20).items() if k not in ('bg_token', 'tokenizer', 'num_classes')}
+    impl = 'baseline' if variant == 'baseline' else 'optimised'
+    return dict(impl=impl, variant='cti' if impl == 'baseline' else variant, batch_size=cfg.batch_size,
+                views=cfg.views, optimizer=True, **kw)   # the baseline with the preset's 2 views
+
+
 def one(variant: str, steps: int, threads: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -49,10 +59,8 @@ def one(variant: str, steps: int, threads: int) -> dict:
     from cti_nb.step import benchmark_step
     from cti_nb.presets import get_config
     cfg = get_config('synth-voc', variant=variant)
-    kw = {k: v for k, v in cfg.model_kwargs(20).items() if k not in ('bg_token', 'tokenizer', 'num_classes')}
-    impl = 'baseline' if variant == 'baseline' else 'optimised'
-    args = dict(impl=impl, variant='cti' if impl == 'baseline' else variant, batch_size=cfg.batch_size,
-                views=cfg.views, optimizer=True, **kw)   # the baseline with the preset's 2 views
+    args = preset_step_args(variant)
+    impl = args['impl']
     r = benchmark_step(n_steps=steps, **args)
     with FlopCounterMode(display=False) as fc:            # one more step (a fresh network), counted, not timed
         benchmark_step(n_steps=1, warmup=0, **args)

@@ -24,8 +24,8 @@ def one(variant: str, mode: str, steps: int, warmup: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
     import cti_nb.model as M
-    from cti_nb.presets import get_config
     from cti_nb.step import benchmark_step
+    from bench_finetune_steps import preset_step_args
     if mode == 'compiled-blocks':
         eager = M.CTIModel
 
@@ -34,12 +34,8 @@ def one(variant: str, mode: str, steps: int, warmup: int, threads: int) -> dict:
                 super().__init__(*a, **k)
                 for b in self.blocks: b.compile(dynamic=False)
         M.CTIModel = CompiledBlocks
-    cfg = get_config('synth-voc', variant=variant)
-    kw = {k: v for k, v in cfg.model_kwargs(20).items() if k not in ('bg_token', 'tokenizer', 'num_classes')}
-    impl = 'baseline' if variant == 'baseline' else 'optimised'
     t0 = time.perf_counter()
-    r = benchmark_step(n_steps=steps, warmup=warmup, impl=impl, variant='cti' if impl == 'baseline' else variant,
-                       batch_size=cfg.batch_size, views=cfg.views, optimizer=True, **kw)
+    r = benchmark_step(n_steps=steps, warmup=warmup, **preset_step_args(variant))
     total = time.perf_counter() - t0
     return {'variant': variant, 'mode': mode, 'median_s': r['median_s'], 'steps_per_s': 1 / r['median_s'],
             'times_s': r['times'], 'warmup_steps': warmup,
