@@ -135,8 +135,8 @@ def _backbone_hash(init) -> str | None:
     return SHIPPED_BACKBONES.get(init, {}).get('sha256') if isinstance(init, str) else None
 
 # %% ../nbs/09c_reproduce.ipynb #d1a28ffb
-# steps/s of the synth-voc fine-tune step by variant (bench/bench_finetune_steps.py: 1.97, 1.74, 1.44, 1.28), inverted
-_RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 1.13, 'intra': 1.37, 'cti': 1.54}
+# steps/s of the fine-tune step by variant (bench/results/finetune_steps.json: 2.23, 2.08, 1.89, 1.40), inverted
+_RELATIVE_STEP_COST = {'baseline': 1.0, 'bgt': 1.07, 'intra': 1.18, 'cti': 1.59}
 
 def _expected_cost(prof: Profile, settings: dict) -> float:
     "Relative wall-clock of a training run: its variant's step cost x training images x epochs."
