@@ -25,23 +25,12 @@ CLI = str(Path(sys.executable).parent / 'cti-nb')
 
 def epoch_maps(run: Path, data: Path) -> list[float]:
     "Val mAP of the class-token logits of each checkpoints/epoch_XXX.pth, in epoch order."
-    import numpy as np
-    import torch
-    from sklearn.metrics import average_precision_score
-    from cti_nb.data import InferenceDataset, load_dataset
+    from cti_nb.data import load_dataset
     from cti_nb.runs import load_run
-    ds = load_dataset(data, 'val')
-    inf = InferenceDataset(ds)
-    X = torch.stack([inf[i][0] for i in range(len(ds))])
-    Y = np.stack([ds.labels(i) for i in range(len(ds))])
-    maps = []
-    for ckpt in sorted((run / 'checkpoints').glob('epoch_*.pth')):
-        net = load_run(run, checkpoint=ckpt.stem)
-        with torch.no_grad():
-            s = np.concatenate([net(X[j:j + 64]).class_logits.numpy() for j in range(0, len(X), 64)])
-        maps.append(round(float(np.mean([average_precision_score(Y[:, c], s[:, c])
-                                         for c in range(Y.shape[1]) if Y[:, c].any()])), 4))
-    return maps
+    from cti_nb.study import class_token_mAP
+    val = load_dataset(data, 'val')
+    return [round(class_token_mAP(load_run(run, checkpoint=ckpt.stem), val), 4)
+            for ckpt in sorted((run / 'checkpoints').glob('epoch_*.pth'))]
 
 
 def main(argv=None) -> int:

@@ -18,9 +18,9 @@ from .runs import load_run, read_log
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'SEED_COLUMNS', 'TABLE_COLUMNS', 'RECIPE_GATES', 'MECHANISM_GATES', 'REFINEMENT_GAIN_PAPER',
            'summarize_metrics', 'results_markdown', 'metric_values', 'claim_verdict', 'label_prior_loss',
-           'classifier_report', 'training_gates', 'gates_markdown', 'last_third', 'models_of', 'dead_gate',
-           'refinement_gate', 'add_refinement_gates', 'failed_training_gate', 'study_claims', 'claims_markdown',
-           'rerender_claims', 'failed_gates', 'reproduction_summary']
+           'class_token_mAP', 'classifier_report', 'training_gates', 'gates_markdown', 'last_third', 'models_of',
+           'dead_gate', 'refinement_gate', 'add_refinement_gates', 'failed_training_gate', 'study_claims',
+           'claims_markdown', 'rerender_claims', 'failed_gates', 'reproduction_summary']
 
 # %% ../nbs/09a_study.ipynb #2f0ed221
 MODEL_NAMES = {'baseline': 'MCTformer-V2', 'bgt': '+BG token', 'intra': '+I-CTI', 'cti': 'CTI'}
@@ -118,17 +118,23 @@ def label_prior_loss(labels: np.ndarray) -> float:
 
 # %% ../nbs/09a_study.ipynb #8093bda2
 @torch.no_grad()
+def class_token_mAP(net, ds, batch: int = 64) -> float:
+    "Mean average precision of `net`'s class-token logits on dataset `ds`, over the classes present in it."
+    from sklearn.metrics import average_precision_score
+    from cti_nb.data import InferenceDataset
+    inf = InferenceDataset(ds)
+    images = lambda j: torch.stack([inf[i][0] for i in range(j, min(j + batch, len(ds)))])
+    scores = np.concatenate([net(images(j)).class_logits.numpy() for j in range(0, len(ds), batch)])
+    Y = np.stack([ds.labels(i) for i in range(len(ds))])
+    return float(np.mean([average_precision_score(Y[:, c], scores[:, c]) for c in range(Y.shape[1]) if Y[:, c].any()]))
+
+# %% ../nbs/09a_study.ipynb #dc5080cf
+@torch.no_grad()
 def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> dict:
     "Val mAP of a run's class-token logits, its final classification loss and that loss over the label prior."
-    from sklearn.metrics import average_precision_score
-    from cti_nb.data import InferenceDataset, load_dataset
+    from cti_nb.data import load_dataset
     from cti_nb.presets import TrainConfig
-    net, ds = load_run(run), load_dataset(data_root, split)
-    inf = InferenceDataset(ds)
-    scores = np.concatenate([net(torch.stack([inf[i][0] for i in range(j, min(j + 64, len(ds)))])).class_logits.numpy()
-                             for j in range(0, len(ds), 64)])
-    Y = np.stack([ds.labels(i) for i in range(len(ds))])
-    aps = [average_precision_score(Y[:, c], scores[:, c]) for c in range(Y.shape[1]) if Y[:, c].any()]
+    mAP = class_token_mAP(load_run(run), load_dataset(data_root, split))
     steps = [r for r in read_log(run)[0] if 'loss_cls' in r]
     cfg = json.loads((Path(run) / 'config.json').read_text())
     n_terms = 2 * TrainConfig.from_dict({k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}
@@ -136,7 +142,7 @@ def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> 
     final = float(np.mean([r['loss_cls'] for r in steps[-max(1, int(len(steps) * tail)):]])) / n_terms
     train = load_dataset(data_root, cfg.get('train_split', 'train'))
     prior = label_prior_loss(np.stack([train.labels(i) for i in range(len(train))]))
-    return {'val_mAP': round(float(np.mean(aps)), 4), 'final_cls_loss': round(final, 4),
+    return {'val_mAP': round(mAP, 4), 'final_cls_loss': round(final, 4),
             'label_prior_loss': round(prior, 4), 'cls_loss_ratio': round(final / prior, 4)}
 
 # %% ../nbs/09a_study.ipynb #3a925fc2
