@@ -17,7 +17,7 @@ import numpy as np
 from .core import CTIError, Config, env_info, locked, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
 from .runs import load_run, read_log, train_seconds
-from .profiles import PROFILES, Stage, done_hash, get_profile, work_folder
+from .profiles import PROFILES, Profile, Stage, done_hash, get_profile, with_dataset_sets, work_folder
 from .reproduce import (regime_cards, reproduce, stage_cams_eval_pseudo, stage_data, stage_pretrain,
                               stage_train)
 from .drift import compare_manifests
@@ -25,8 +25,8 @@ from .study import (add_refinement_gates, claim_verdict, claims_markdown, last_t
                           study_claims, training_gates)
 
 # %% auto #0
-__all__ = ['LEVERS', 'LEVER_COLUMNS', 'RELEASED_RUNS', 'Lever', 'class_token_cosine', 'loss_term_sizes', 'screen_lever',
-           'lever_claims', 'lever_report', 'replicate_markdown', 'release_checkpoints', 'reproduce_cli']
+__all__ = ['LEVERS', 'LEVER_COLUMNS', 'RELEASED_RUNS', 'Lever', 'lever_profile', 'class_token_cosine', 'loss_term_sizes',
+           'screen_lever', 'lever_claims', 'lever_report', 'replicate_markdown', 'release_checkpoints', 'reproduce_cli']
 
 # %% ../nbs/09d_levers.ipynb #8ff6ea10
 @dataclass
@@ -61,7 +61,8 @@ LEVERS = {
     'reference': Lever(doc="the study's own configuration, re-run on this machine: every other lever is compared with it "
                            '(same seeds); it is compared with the committed study', replicate=True),
     'coco-epochs20': Lever(doc="synth-coco fine-tuned for 20 epochs: the earlier regime's lever, when full's synth-coco "
-                               'runs missed the training gates after 10 epochs (full now trains 24 on 3,000 images)',
+                               'runs missed the training gates after 10 epochs (full now trains 3,000 images for 24 '
+                               'epochs, CTI 30)',
                            dataset='synth-coco', seeds=(0, 1, 2), train_set=('epochs=20',)),
     'epochs20': Lever(doc="20 fine-tune epochs instead of the preset's 12 (MCTformer-V2: 16)", train_set=('epochs=20',)),
     'weights10': Lever(doc='the CTI loss weights x10 (background 1.0, intra 10, cross 10)', variants=('cti',),
@@ -84,6 +85,14 @@ LEVERS = {
                           unchanged=('baseline',)),
 }
 
+
+# %% ../nbs/09d_levers.ipynb #33cf15d2
+def lever_profile(prof: Profile, lv: Lever) -> Profile:
+    "The profile that trains lever `lv`: its dataset, variants, seeds and image size; its settings win over `prof`'s."
+    return with_dataset_sets(prof, lv.dataset, lv.train_set).override(
+        seeds=tuple(lv.seeds), size=lv.size or prof.size,
+        voc_variants=tuple(lv.variants) if lv.dataset == 'synth-voc' else (),
+        coco_variants=tuple(lv.variants) if lv.dataset == 'synth-coco' else ())
 
 # %% ../nbs/09d_levers.ipynb #13d9e481
 def class_token_cosine(runs: dict, root: str | os.PathLike, n_images: int) -> dict:
@@ -115,10 +124,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
         raise CTIError(f'lever {lever}: it pretrains its own network (a baseline on unbiased synth data, the earlier '
                        f'regime); profile {prof.name} fine-tunes a shipped backbone instead')
     base, here = Path(work) / prof.name, Path(work) / prof.name / 'levers' / lever
-    lprof = prof.override(seeds=tuple(lv.seeds), train_set=tuple(prof.train_set) + tuple(lv.train_set),
-                          size=lv.size or prof.size,
-                          voc_variants=tuple(lv.variants) if lv.dataset == 'synth-voc' else (),
-                          coco_variants=tuple(lv.variants) if lv.dataset == 'synth-coco' else ())
+    lprof = lever_profile(prof, lv)
     t0, timings = time.perf_counter(), {}
     with Stage(timings, 'data'): roots = stage_data(lprof, here if lv.size else base, force)
     with Stage(timings, 'pretrain'):   # the pretraining keeps the profile's image size

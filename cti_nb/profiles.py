@@ -17,8 +17,8 @@ from pathlib import Path
 from .core import CTIError, Config, save_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'Profile', 'get_profile', 'merged_sets', 'with_threads', 'train_threads', 'settings_hash', 'cached_stage',
-           'done_hash', 'mark_done', 'prepare_stage', 'Stage', 'work_folder']
+__all__ = ['PROFILES', 'Profile', 'get_profile', 'merged_sets', 'run_sets', 'with_dataset_sets', 'with_threads', 'train_threads',
+           'settings_hash', 'cached_stage', 'done_hash', 'mark_done', 'prepare_stage', 'Stage', 'work_folder']
 
 # %% ../nbs/09c_profiles.ipynb #f724d519
 @dataclass
@@ -33,7 +33,8 @@ class Profile(Config):
         seeds: training seeds of every (dataset, variant).
         voc_variants, coco_variants: the variants trained on each dataset (() = the dataset is not generated).
         train_set: extra `key=value` training overrides (both datasets).
-        voc_train_set, coco_train_set: further overrides of one dataset's runs (after `train_set`).
+        voc_train_set, coco_train_set: further overrides of one dataset's runs (after `train_set`); one written
+            `variant:key=value` counts for that variant's runs only.
         pretrain_images: earlier-regime pretraining images per dataset (0 = none).
         pretrain_set: overrides of the pretraining run (a baseline run on the unbiased data).
         seed_eval_images: seed mIoU is measured on the first N train ids (VOC: train 1,464).
@@ -84,8 +85,8 @@ PROFILES = {
                      seed_eval_images=200, figure_images=6, tsne_images=80, cam_variants=(0,), pseudo_affinity=0,
                      jobs=2, gates={'val_mAP': 0.80, 'seed_vs_blob': 2.0, 'synth-coco': {'val_mAP': 0.60}}),
     'full': Profile(name='full', voc_train=1200, voc_val=200, coco_train=3000, coco_val=200,
-                    coco_train_set=('epochs=24',), seeds=(0, 1, 2), voc_variants=('baseline', 'bgt', 'intra', 'cti'),
-                    seed_eval_images=400,
+                    coco_train_set=('epochs=24', 'cti:epochs=30'), seeds=(0, 1, 2),
+                    voc_variants=('baseline', 'bgt', 'intra', 'cti'), seed_eval_images=400,
                     figure_images=8, tsne_images=120, cam_variants=(0,), pseudo_affinity=0, seg_seeds=(0,),
                     seg_set=('iterations=2400',), jobs=2,
                     gates={'val_mAP': 0.90, 'cls_loss_ratio': 0.35, 'gt_segmenter_mIoU': 70.0}),
@@ -98,11 +99,34 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 # %% ../nbs/09c_profiles.ipynb #6e40722c
-def merged_sets(*sets) -> list[str]:
-    "`key=value` overrides merged in order; a later key replaces an earlier one in its place."
+def merged_sets(*sets, variant: str | None = None) -> list[str]:
+    """`key=value` overrides merged in order; a later key replaces an earlier one in its place. `variant:key=value`
+    counts for `variant`'s runs only (and is written without its scope)."""
     out = {}
-    for kv in (kv for s in sets for kv in s): out[kv.split('=', 1)[0].strip()] = kv
+    for kv in (kv for s in sets for kv in s):
+        key = kv.split('=', 1)[0].strip()
+        if ':' in key:
+            from cti_nb.step import VARIANTS
+            scope, key = (x.strip() for x in key.split(':', 1))
+            if scope not in VARIANTS:
+                raise CTIError(f'setting {kv!r}: {scope!r} is not a variant; expected one of {", ".join(VARIANTS)}')
+            if variant is None: raise CTIError(f'setting {kv!r} names a variant: merge it with variant=')
+            if scope != variant: continue
+            kv = kv.split(':', 1)[1].strip()
+        out[key] = kv
     return list(out.values())
+
+# %% ../nbs/09c_profiles.ipynb #98ec227d
+def run_sets(prof: Profile, dataset: str, variant: str) -> list[str]:
+    "The `key=value` overrides of one run: the profile's, then `dataset`'s own, merged for `variant`."
+    own = prof.voc_train_set if dataset == 'synth-voc' else prof.coco_train_set
+    return merged_sets(prof.train_set, own, variant=variant)
+
+
+def with_dataset_sets(prof: Profile, dataset: str, sets) -> Profile:
+    "`prof` with `sets` after `dataset`'s own overrides, so they win over every other setting of its runs."
+    own = 'voc_train_set' if dataset == 'synth-voc' else 'coco_train_set'
+    return prof.override(**{own: tuple(getattr(prof, own)) + tuple(sets)})
 
 # %% ../nbs/09c_profiles.ipynb #4dc53e8e
 def with_threads(prof: Profile, threads: int) -> Profile:

@@ -16,7 +16,7 @@ import numpy as np
 from .core import CTIError, die_with_parent, env_info, locked, save_json
 from .figdata import affinity_layers_of, cam_recipe_name
 from .study import add_refinement_gates, gates_markdown, reproduction_summary, training_gates
-from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, merged_sets,
+from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, run_sets,
                              prepare_stage, train_threads, with_threads, work_folder)
 
 
@@ -154,8 +154,7 @@ def stage_train(prof: Profile, work: Path, roots: dict, force: bool, init: dict 
         for v in _variants(prof, ds):
             for seed in prof.seeds:
                 run = work / 'runs' / ds / f'{v}-s{seed}'
-                own = prof.voc_train_set if ds == 'synth-voc' else prof.coco_train_set
-                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': merged_sets(prof.train_set, own),
+                settings = {'dataset': ds, 'variant': v, 'seed': seed, 'set': run_sets(prof, ds, v),
                             'root': root, 'preset': preset_settings(ds, v),
                             'backbone': _backbone_hash(preset_settings(ds, v).get('init'))}
                 sets = [kv for kv in settings['set'] if not (ds in init and kv.startswith('init='))]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import CTIError, atomic_path, env_info, hold_lock, save_json
-from .profiles import Profile, Stage, get_profile, merged_sets, with_threads
+from .profiles import Profile, Stage, get_profile, run_sets, with_dataset_sets, with_threads
 from .regime import BACKBONE_GATES, agreement_passes
 from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
 from .runs import train_seconds
@@ -40,17 +40,16 @@ def config_name(dataset: str, variant: str, sets=()) -> str:
 def robustness_profile(prof: Profile, dataset: str, variant: str, seeds, sets=()) -> Profile:
     "`prof` reduced to `variant` on `dataset` with `seeds` and both CAM recipes; `sets` come after the dataset's own."
     if dataset not in DATASETS: raise CTIError(f'--dataset {dataset!r}: expected one of {", ".join(DATASETS)}')
-    own = 'voc_train_set' if dataset == 'synth-voc' else 'coco_train_set'
-    return prof.override(seeds=tuple(seeds), voc_variants=(variant,) if dataset == 'synth-voc' else (),
-                         coco_variants=(variant,) if dataset == 'synth-coco' else (),
-                         cam_variants=tuple(sorted({*map(int, prof.cam_variants), 0})),
-                         **{own: tuple(getattr(prof, own)) + tuple(sets)})
+    return with_dataset_sets(prof, dataset, sets).override(
+        seeds=tuple(seeds), voc_variants=(variant,) if dataset == 'synth-voc' else (),
+        coco_variants=(variant,) if dataset == 'synth-coco' else (),
+        cam_variants=tuple(sorted({*map(int, prof.cam_variants), 0})))
 
 # %% ../nbs/09e_robustness.ipynb #b01cbaa6
 def check_configuration(prof: Profile, dataset: str, variant: str) -> list[str]:
     "The merged `key=value` settings of the reduced profile's runs, checked as `cti-nb train` checks them."
     from cti_nb.presets import get_config
-    sets = merged_sets(prof.train_set, prof.voc_train_set if dataset == 'synth-voc' else prof.coco_train_set)
+    sets = run_sets(prof, dataset, variant)
     get_config(dataset, variant=variant).apply_overrides(sets).check()
     return sets
 

@@ -9,7 +9,7 @@ from cti_nb.core import Config, CTIError
 from cti_nb.levers import LEVERS, Lever
 from cti_nb.presets import PRESETS, TrainConfig, get_config
 from cti_nb.pretrain import PretrainConfig, get_pretrain_config
-from cti_nb.profiles import PROFILES, Profile
+from cti_nb.profiles import PROFILES, Profile, run_sets
 from cti_nb.segment import SEG_PRESETS, SegConfig, seg_config
 from cti_nb.step import StepSettings
 
@@ -48,9 +48,9 @@ def test_values_round_trip_through_set(name):
 @pytest.mark.parametrize('name', list(PROFILES))
 def test_profile_overrides_are_accepted(name):
     prof = PROFILES[name]
-    for ds in ('synth-voc', 'synth-coco'):
-        extra = prof.voc_train_set if ds == 'synth-voc' else prof.coco_train_set
-        get_config(ds).apply_overrides(list(prof.train_set) + list(extra))
+    for ds, variants in (('synth-voc', prof.voc_variants), ('synth-coco', prof.coco_variants)):
+        for v in variants:   # each run's merged settings, variant-scoped ones included
+            get_config(ds, variant=v).apply_overrides(run_sets(prof, ds, v)).check()
         get_config(ds).apply_overrides(['init='] + list(prof.pretrain_set))   # its pretraining runs are train runs
     seg_config('synth').apply_overrides(list(prof.seg_set))
 
