@@ -117,16 +117,17 @@ def merged_sets(*sets, variant: str | None = None) -> list[str]:
     return list(out.values())
 
 # %% ../nbs/09c_profiles.ipynb #98ec227d
+def _own_sets(dataset: str) -> str: return 'voc_train_set' if dataset == 'synth-voc' else 'coco_train_set'
+
+
 def run_sets(prof: Profile, dataset: str, variant: str) -> list[str]:
     "The `key=value` overrides of one run: the profile's, then `dataset`'s own, merged for `variant`."
-    own = prof.voc_train_set if dataset == 'synth-voc' else prof.coco_train_set
-    return merged_sets(prof.train_set, own, variant=variant)
+    return merged_sets(prof.train_set, getattr(prof, _own_sets(dataset)), variant=variant)
 
 
 def with_dataset_sets(prof: Profile, dataset: str, sets) -> Profile:
     "`prof` with `sets` after `dataset`'s own overrides, so they win over every other setting of its runs."
-    own = 'voc_train_set' if dataset == 'synth-voc' else 'coco_train_set'
-    return prof.override(**{own: tuple(getattr(prof, own)) + tuple(sets)})
+    return prof.override(**{_own_sets(dataset): tuple(getattr(prof, _own_sets(dataset))) + tuple(sets)})
 
 # %% ../nbs/09c_profiles.ipynb #4dc53e8e
 def with_threads(prof: Profile, threads: int) -> Profile:
