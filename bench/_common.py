@@ -42,7 +42,7 @@ def table(rows: list[dict], cols: list[str]) -> str:
 
 def write_result(name: str, payload: dict, out: str | os.PathLike | None = None) -> Path:
     "Write `payload` with the command and the machine record to `out` (default bench/results/<name>.json)."
-    from cti_nb.core import save_json
+    from cti_nb.core import portable_paths, save_json
     payload = {'benchmark': name, 'command': ' '.join([Path(sys.executable).name] + sys.argv),
                'machine': machine(), **payload}
-    return save_json(payload, Path(out) if out else RESULTS / f'{name}.json')
+    return save_json(portable_paths(payload), Path(out) if out else RESULTS / f'{name}.json')

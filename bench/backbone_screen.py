@@ -29,7 +29,7 @@ DEFAULT = ('today=', 'heads4=num_heads=4')
 
 
 def main(argv=None) -> int:
-    from cti_nb.core import env_info, load_torch, save_json, save_torch
+    from cti_nb.core import env_info, portable_paths, load_torch, save_json, save_torch
     from cti_nb.pretrain import evaluate_top1
     from cti_nb.profiles import get_profile
     from cti_nb.regime import backbone_card
@@ -111,11 +111,11 @@ def main(argv=None) -> int:
         print(f"| {name} | {f(r.get('val_top1'))} | {f(r.get('val_top1_seed1'))} | {f(r['blocks 4-11']['foreground'])} | "
               f"{f(r['blocks 4-11']['background'])} | {f(r['all blocks']['foreground'])} | "
               f"{f(r['all blocks']['background'])} | {'pass' if r['gates_passed'] else 'fail'} |")
-    save_json({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/backbone_screen.py'] +
+    save_json(portable_paths({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/backbone_screen.py'] +
                                                                       (argv or sys.argv[1:])),
                'budget_steps': a.steps, 'card_at': a.card_at, 'epochs': a.epochs, 'synth_voc_val': str(voc), 'candidates': rows,
                'wall_clock_s': round(time.perf_counter() - t0, 1), 'environment': env_info(),
-               'note': 'synthetic benchmark (synth-in / synth-voc); a short-budget screen, not a shipped backbone'},
+               'note': 'synthetic benchmark (synth-in / synth-voc); a short-budget screen, not a shipped backbone'}),
               a.out)
     print(f'wrote {a.out}')
     return 0

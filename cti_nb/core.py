@@ -29,8 +29,8 @@ import numpy as np
 __all__ = ['VOC_CLASSES', 'COCO_CLASSES', 'COCO_CATEGORY_IDS', 'IGNORE_INDEX', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AMP_MODES',
            'SIMD_FLAGS', 'LOCK_NAME', 'CTIError', 'voc_palette', 'get_device', 'seed_everything', 'amp_mode',
            'autocast', 'rank_and_world', 'is_main_process', 'atomic_path', 'make_folder', 'save_json', 'save_torch',
-           'load_torch', 'Config', 'env_info', 'cpu_info', 'cpu_signature', 'git_commit', 'hold_lock', 'locked',
-           'die_with_parent']
+           'load_torch', 'portable_paths', 'Config', 'env_info', 'cpu_info', 'cpu_signature', 'git_commit', 'hold_lock',
+           'locked', 'die_with_parent']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class CTIError(ValueError):
@@ -211,6 +211,15 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     if dataclasses.is_dataclass(o): return dataclasses.asdict(o)
     raise TypeError(f'not JSON serialisable: {type(o).__name__}')
+
+# %% ../nbs/00_core.ipynb #18db6f4e
+def portable_paths(obj: Any, base: str | os.PathLike | None = None) -> Any:
+    "`obj` (nested dicts, lists, strings) with every absolute path under `base` (default: the working directory) relative."
+    root = str(Path(base or Path.cwd()).resolve())
+    if isinstance(obj, str): return '.' if obj == root else obj.replace(root + os.sep, '')
+    if isinstance(obj, dict): return {k: portable_paths(v, root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [portable_paths(v, root) for v in obj]
+    return obj
 
 # %% ../nbs/00_core.ipynb #8372e4f1
 class Config:

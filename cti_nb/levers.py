@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import CTIError, Config, env_info, locked, save_json
+from .core import CTIError, Config, env_info, locked, portable_paths, save_json
 from .figdata import MODEL_NAMES, figure_samples, model_class_tokens
 from .runs import load_run, read_log, train_seconds
 from .profiles import PROFILES, Profile, Stage, done_hash, get_profile, with_dataset_sets, work_folder
@@ -149,7 +149,7 @@ def screen_lever(lever: str, profile: str = 'full', work: str | os.PathLike = 'r
            'note': 'A screen on the built-in synthetic benchmark, not VOC/COCO; levers.md compares it with the reference '
                    'lever (without one: the committed study) on the same seeds.'}
     out_dir = Path(out) / prof.name
-    path = save_json(rec, out_dir / 'levers' / f'{lever}.json')
+    path = save_json(portable_paths(rec), out_dir / 'levers' / f'{lever}.json')
     report = lever_report(out_dir)
     print(f'\nlever {lever}: {path}; table {report} ({rec["wall_clock_s"]["total"]:.0f} s)')
     return path

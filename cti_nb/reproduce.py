@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import CTIError, die_with_parent, env_info, locked, save_json
+from .core import CTIError, atomic_path, die_with_parent, env_info, locked, portable_paths, save_json
 from .figdata import affinity_layers_of, cam_recipe_name
 from .study import add_refinement_gates, gates_markdown, reproduction_summary, training_gates
 from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mark_done, run_sets,
@@ -34,7 +34,6 @@ def _call(cli, args: list) -> None:
 
 # %% ../nbs/09c_reproduce.ipynb #6a5c4b1d
 def _write_list(path: Path, ids) -> Path:
-    from cti_nb.core import atomic_path
     with atomic_path(path) as tmp: tmp.write_text(''.join(f'{i}\n' for i in ids))
     return path
 
@@ -383,6 +382,8 @@ def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=Non
         for nb, dest, fut in futures:
             err = fut.result()
             if err: raise CTIError(f'figure notebook {nb.name} failed ({err}); see the executed notebook {dest}')
+            with atomic_path(dest) as tmp:   # its parameters and papermill's record without the checkout's path
+                tmp.write_text(portable_paths(dest.read_text(encoding='utf-8')), encoding='utf-8')
             print(f'--- papermill {nb.name} -> {dest} done', flush=True)
     return [str(dest) for _, dest, _ in todo]
 
@@ -435,7 +436,7 @@ def reproduce(profile: str | Profile = 'quick', out: str | os.PathLike | None = 
                 'figures': sorted(str(p.relative_to(out_dir)) for p in out_dir.glob('*.png')),
                 'notebooks': [str(Path(p).relative_to(out_dir)) for p in executed], 'train_configs': configs,
                 'note': 'All numbers are on the built-in synthetic benchmark (synth-voc / synth-coco), not VOC/COCO.'}
-    path = save_json(manifest, out_dir / 'manifest.json')
+    path = save_json(portable_paths(manifest), out_dir / 'manifest.json')   # committed: no checkout paths
     print(gates_markdown(gates) + f"\ngates all passed: {gates['all_passed']}\n")
     print(reproduction_summary(out_dir, gates, art_path, manifest['wall_clock_s']['total']), flush=True)
     return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import CTIError, atomic_path, env_info, hold_lock, save_json
+from .core import CTIError, atomic_path, env_info, hold_lock, portable_paths, save_json
 from .profiles import Profile, Stage, get_profile, run_sets, with_dataset_sets, with_threads
 from .regime import BACKBONE_GATES, agreement_passes
 from .reproduce import regime_cards, stage_cams_eval_pseudo, stage_data, stage_train
@@ -261,6 +261,7 @@ def _measure_all(prof: Profile, here: Path, threads: tuple, force: bool, timings
 
 def _write_report(rec: dict, out_dir: Path) -> Path:
     "`<out_dir>/<name>.json` and `.md`, atomically; prints the markdown and where both went."
+    rec = portable_paths(rec)   # committed reports carry no checkout paths
     path = save_json(rec, Path(out_dir) / f"{rec['name']}.json")
     text = robustness_markdown(rec)
     with atomic_path(Path(out_dir) / f"{rec['name']}.md") as tmp: tmp.write_text(text, encoding='utf-8')
