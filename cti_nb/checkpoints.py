@@ -356,9 +356,10 @@ def _released_meta(f: Path) -> dict:
     return json.loads(meta['cti_nb'])
 
 
-def released_info(name_or_file) -> dict:
-    "The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file."
-    return _released_meta(verified_file(name_or_file))
+def released_info(name_or_file, verify: bool = True) -> dict:
+    """The metadata record of a released checkpoint (by name, hash verified) or of an exported `.safetensors` file.
+    `verify=False` reads a file just exported over a pinned one, before its new sha256 is pinned."""
+    return _released_meta(verified_file(name_or_file) if verify else resolve_backbone_file(name_or_file))
 
 # %% ../nbs/03b_checkpoints.ipynb #47ae804e
 def record_cam_recipe(name_or_file, cam_recipe: dict | None, out_file=None) -> Path:
