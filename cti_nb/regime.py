@@ -15,8 +15,9 @@ from .visualize import token_similarity_per_layer
 
 # %% auto #0
 __all__ = ['ALIVE', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation',
-           'patch_labels', 'affinity_label_agreement', 'background_cam_precision', 'infusion_change', 'regime_card',
-           'card_gates', 'run_regime_card', 'agreement_passes', 'affinity_card', 'backbone_card']
+           'patch_labels', 'affinity_label_agreement', 'positional_agreement', 'background_cam_precision',
+           'infusion_change', 'regime_card', 'card_gates', 'run_regime_card', 'agreement_passes', 'affinity_card',
+           'backbone_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -78,6 +79,11 @@ def affinity_label_agreement(affinity: torch.Tensor, labels: np.ndarray, ignore:
     for name, sel in (('foreground', (labels > 0) & (labels != ignore)), ('background', labels == 0)):
         out[name] = float(within[sel].mean() / chance[sel].mean()) if sel.any() else None
     return out
+
+# %% ../nbs/06a_regime.ipynb #44e11cd4
+def positional_agreement(affinity: torch.Tensor, labels: np.ndarray, ignore: int = 255) -> dict:
+    "`affinity_label_agreement` of the (B, N, N) affinity's mean over its B images: what position alone explains."
+    return affinity_label_agreement(affinity.mean(0, keepdim=True).expand_as(affinity), labels, ignore)
 
 # %% ../nbs/06a_regime.ipynb #54123075
 def background_cam_precision(maps: torch.Tensor, labels: torch.Tensor, gt: np.ndarray, ignore: int = 255) -> dict:
@@ -144,6 +150,7 @@ def _card(net, x, labels, infuse_after: int, n_layers: int, masks=None) -> dict:
     if masks is not None:   # the refinement affinity against the ground truth at the patch grid
         gt = patch_labels(masks, net.patch_size)
         card['affinity_label_agreement'] = affinity_label_agreement(out.patch_affinity, gt)
+        card['affinity_label_agreement_position'] = positional_agreement(out.patch_affinity, gt)
         if bg:   # the background token's CAM against the true background, in both CAM recipes
             card['background_cam'] = {k: background_cam_precision(m, labels, gt) for k, m in
                                       (('no affinity', net.cam(x, affinity_layers=0)), ('official', refined))}
@@ -209,7 +216,10 @@ def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
     gt = patch_labels(masks, net.patch_size)
     after = f'blocks {infuse_after + 1}-{net.depth - 1}'
     card = {'per_block': [affinity_label_agreement(a, gt) for a in A],
-            after: affinity_label_agreement(sum(A[infuse_after + 1:]), gt), 'all blocks': affinity_label_agreement(sum(A), gt)}
+            after: affinity_label_agreement(sum(A[infuse_after + 1:]), gt), 'all blocks': affinity_label_agreement(sum(A), gt),
+            # the same affinities averaged over the images: the part position alone explains
+            'position': {after: positional_agreement(sum(A[infuse_after + 1:]), gt),
+                         'all blocks': positional_agreement(sum(A), gt)}}
     card['gates'] = {f'{rng} {k}': {'value': card[rng][k], 'threshold': t,
                                     'passed': bool(agreement_passes({k: card[rng][k]}, {k: t}))}
                      for rng in (after, 'all blocks') for k, t in BACKBONE_GATES.items()}
