@@ -92,8 +92,9 @@ def test_kill_in_every_stage_then_resume_exactly(tmp_path):
     new, old = (json.loads(Path(m).read_text())['metrics'] for m in (manifest, ref))
     diffs, n = metric_drift(new, old)
     assert n > 100 and not diffs, '\n'.join(diffs)
-    # every CAM folder holds exactly one finished file per listed id (no half-written file counted as done)
+    # every CAM folder holds exactly one finished file per listed id (no half-written file counted as done); the
+    # held-out folders (cams*_val) hold the val split
     for cams in (work / 'smoke').glob('runs/*/*-s0/cams*'):
-        ds = cams.parent.parent.name
-        ids = set((work / 'smoke' / 'lists' / f'{ds}_train.txt').read_text().split())
+        ds, split = cams.parent.parent.name, 'val' if cams.name.endswith('_val') else 'train'
+        ids = set((work / 'smoke' / 'lists' / f'{ds}_{split}.txt').read_text().split())
         assert {p.stem for p in cams.glob('*.npz')} == ids, cams
