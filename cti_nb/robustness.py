@@ -79,6 +79,8 @@ def run_rows(ds: str, runs: dict, gates: dict, cards: dict, metrics: list, threa
             row['refinement_gain'] = refinement_gate(row['seed_mIoU_official'], row['seed_mIoU_unrefined'])['value']
             agree = card.get('affinity_label_agreement') or {}   # the fine-tuned refinement affinity
             row.update(affinity_fg=agree.get('foreground'), affinity_bg=agree.get('background'))
+            pos = card.get('affinity_label_agreement_position') or {}   # the same affinity averaged over the images
+            row.update(affinity_fg_position=pos.get('foreground'), affinity_bg_position=pos.get('background'))
             rows.append(row)
     return rows
 
@@ -88,7 +90,8 @@ COLUMNS = (('seed_mIoU_official', 'seed mIoU, official', 2), ('seed_mIoU_unrefin
            ('bg_precision_unrefined', 'BG CAM precision, no affinity', 3),
            ('final_cls_loss', 'final cls loss', 4), ('cls_loss_ratio', 'cls loss / label prior', 3),
            ('val_mAP', 'val mAP', 3), ('refinement_gain', 'refinement gain (official − none)', 2),
-           ('affinity_fg', 'affinity agreement fg', 2), ('affinity_bg', 'affinity agreement bg', 2))
+           ('affinity_fg', 'affinity agreement fg', 2), ('affinity_bg', 'affinity agreement bg', 2),
+           ('affinity_fg_position', 'fg, position alone', 2), ('affinity_bg_position', 'bg, position alone', 2))
 DRIFT_COLUMNS = ('seed_mIoU_official', 'seed_mIoU_unrefined', 'bg_precision_official', 'bg_precision_unrefined')
 
 # %% ../nbs/09e_robustness.ipynb #cab61142
