@@ -40,9 +40,14 @@ def table(rows: list[dict], cols: list[str]) -> str:
     return '\n'.join(lines)
 
 
+def save_record(payload: dict, out: str | os.PathLike) -> Path:
+    "`payload` as JSON at `out`, atomically, with the checkout's paths relative to it (whatever the working directory)."
+    from cti_nb.core import portable_paths, save_json
+    return save_json(portable_paths(payload, RESULTS.parent.parent), out)
+
+
 def write_result(name: str, payload: dict, out: str | os.PathLike | None = None) -> Path:
     "Write `payload` with the command and the machine record to `out` (default bench/results/<name>.json)."
-    from cti_nb.core import portable_paths, save_json
     payload = {'benchmark': name, 'command': ' '.join([Path(sys.executable).name] + sys.argv),
                'machine': machine(), **payload}
-    return save_json(portable_paths(payload), Path(out) if out else RESULTS / f'{name}.json')
+    return save_record(payload, Path(out) if out else RESULTS / f'{name}.json')

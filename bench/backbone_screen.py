@@ -24,12 +24,15 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ('today=', 'heads4=num_heads=4')
 
 
 def main(argv=None) -> int:
-    from cti_nb.core import env_info, portable_paths, load_torch, save_json, save_torch
+    from cti_nb.core import env_info, load_torch, save_torch
     from cti_nb.pretrain import evaluate_top1
     from cti_nb.profiles import get_profile
     from cti_nb.regime import backbone_card
@@ -111,12 +114,12 @@ def main(argv=None) -> int:
         print(f"| {name} | {f(r.get('val_top1'))} | {f(r.get('val_top1_seed1'))} | {f(r['blocks 4-11']['foreground'])} | "
               f"{f(r['blocks 4-11']['background'])} | {f(r['all blocks']['foreground'])} | "
               f"{f(r['all blocks']['background'])} | {'pass' if r['gates_passed'] else 'fail'} |")
-    save_json(portable_paths({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/backbone_screen.py'] +
+    save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/backbone_screen.py'] +
                                                                       (argv or sys.argv[1:])),
                'budget_steps': a.steps, 'card_at': a.card_at, 'epochs': a.epochs, 'synth_voc_val': str(voc), 'candidates': rows,
                'wall_clock_s': round(time.perf_counter() - t0, 1), 'environment': env_info(),
-               'note': 'synthetic benchmark (synth-in / synth-voc); a short-budget screen, not a shipped backbone'}),
-              a.out)
+               'note': 'synthetic benchmark (synth-in / synth-voc); a short-budget screen, not a shipped backbone'},
+                a.out)
     print(f'wrote {a.out}')
     return 0
 

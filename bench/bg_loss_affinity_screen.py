@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARMS = ('official=', 'identity=bg_affinity=identity')
 
@@ -87,7 +90,7 @@ def measure(run: Path, x, y, gt_of) -> dict:
 
 
 def main(argv=None) -> int:
-    from cti_nb.core import env_info, portable_paths, save_json
+    from cti_nb.core import env_info
     from cti_nb.figdata import figure_samples
     from cti_nb.profiles import get_profile
     from cti_nb.regime import patch_labels
@@ -127,12 +130,12 @@ def main(argv=None) -> int:
             print(f"| {arm} | {sd} | {f(r['bg_precision_unrefined'])} | {f(r['bg_precision_refined'])} | "
                   f"{r['cls_loss']} |")
     for arm, sm in summary.items(): print(f"{arm}: flipped {sm['flipped']} (seeds {sm['flipped_seeds']})")
-    save_json(portable_paths({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/bg_loss_affinity_screen.py']
+    save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/bg_loss_affinity_screen.py']
                                                                       + (argv or sys.argv[1:])),
                'arms': arms, 'steps': a.steps, 'seeds': a.seeds, 'data_root': str(root), 'n_images': a.n_images,
                'flip_criterion': 'unrefined background precision < 0.9', 'runs': rows, 'summary': summary,
                'wall_clock_s': round(time.perf_counter() - t0, 1), 'threads_per_training': 1,
-               'environment': env_info(), 'note': 'synthetic benchmark (synth-voc), not VOC'}), a.out)
+               'environment': env_info(), 'note': 'synthetic benchmark (synth-voc), not VOC'}, a.out)
     print(f'wrote {a.out}')
     return 0
 

@@ -23,6 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +52,7 @@ def run_profile(profile: str, threads: int, work: Path, isa: str = '') -> Path:
 
 
 def main(argv=None):
-    from cti_nb.core import cpu_signature, portable_paths, save_json
+    from cti_nb.core import cpu_signature
     from cti_nb.drift import DRIFT_TOLERANCES, measured_spread, tolerances_from_spread
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--profile', default='smoke')
@@ -86,7 +89,7 @@ def main(argv=None):
                           'torch_threads': (m.get('environment') or {}).get('torch_threads'),
                           'train_threads': (m.get('environment') or {}).get('train_threads'),
                           'git_commit': (m.get('environment') or {}).get('git_commit')}
-    path = save_json(portable_paths({'what': f'Drift tolerances of the {a.profile} profile: {a.factor:g} x the largest difference of '
+    path = save_record({'what': f'Drift tolerances of the {a.profile} profile: {a.factor:g} x the largest difference of '
                               'each field family measured between the manifests below, over every stage, shared '
                               'within the percent and the fraction families (cti_nb.drift.tolerances_from_spread); '
                               'threshold_step: a chosen threshold may move by one grid step (a near-tie), and the '
@@ -96,7 +99,7 @@ def main(argv=None):
                                     if a.no_run else ''),
                       'factor': a.factor,
                       'manifests': {name: {'file': str(f), **describe(mans[name])} for name, f in files.items()},
-                      'spread': spread, 'tolerances': rules}), reference / DRIFT_TOLERANCES)
+                      'spread': spread, 'tolerances': rules}, reference / DRIFT_TOLERANCES)
     print(f'{len(rules)} tolerances written to {path}')
 
 

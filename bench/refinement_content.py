@@ -10,7 +10,9 @@ patch attends on average, i.e. position. This scores the seed CAMs of trained ru
 - refined by the mean affinity of these images (position alone).
 
 If the official refinement scores no better than the mean affinity, what it adds is a positional blur, not grouping by
-content. It also reads the affinity label agreement (`cti_nb.regime.affinity_label_agreement`, chance 1) of both.
+content. It also reads each run's affinity label agreement (`cti_nb.regime.affinity_label_agreement`, chance 1) and
+its position-alone part (`positional_agreement`), and the same for the shipped backbones before fine-tuning
+(`backbone_card`, 64 val images), and records each run's backbone, settings and commit.
 
     .venv/bin/python bench/refinement_content.py --data-root runs/reproduce/full/data/synth-voc \\
         --runs runs/reproduce/full/runs/synth-voc/baseline-s0 runs/reproduce/full/runs/synth-voc/cti-s0
@@ -20,11 +22,16 @@ Writes bench/results/refinement_content.json. Synthetic benchmark.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,48 +72,65 @@ def score(net, ds, n: int, thresholds: str) -> dict:
     return {'mIoU': round(r['mIoU'], 2), 'threshold': r['label'].get('threshold')}
 
 
-def main(argv=None) -> int:
-    from cti_nb.core import env_info, portable_paths, save_json
-    from cti_nb.data import InferenceDataset, load_dataset
-    from cti_nb.regime import affinity_label_agreement, patch_labels
+def run_row(run, ds, n: int, thresholds: str) -> dict:
+    "A trained run's seed mIoU under the three refinements, its affinity's agreement and position, and its recipe."
+    from cti_nb.data import InferenceDataset
+    from cti_nb.regime import affinity_label_agreement, patch_labels, positional_agreement
     from cti_nb.runs import load_run
+    net = load_run(run).eval()
+    own_aff, mean_aff = image_affinities(net, ds, n)
+    with torch.no_grad():   # each image's own affinity, applied as the mean one is, gives the official CAM back
+        x = torch.stack([InferenceDataset(ds)[i][0] for i in range(4)])
+        same = FixedAffinity(net, None).cam(x).flatten(2) @ own_aff[:4].transpose(1, 2)
+        assert torch.allclose(same.reshape(net.cam(x).shape), net.cam(x), atol=1e-5), run
+    gt = patch_labels(np.stack([ds.mask(i) for i in range(n)]), net.patch_size)
+    cfg = json.loads((Path(run) / 'config.json').read_text())
+    return {'run': str(run), **{k: cfg.get(k) for k in ('variant', 'seed', 'init', 'local_blocks', 'lr', 'epochs')},
+            'trained_at_commit': cfg.get('env', {}).get('git_commit'),
+            'seed_mIoU': {'unrefined': score(FixedAffinity(net, None), ds, n, thresholds),
+                          'official (own affinity)': score(net, ds, n, thresholds),
+                          'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, thresholds)},
+            'affinity_label_agreement': {'own': affinity_label_agreement(own_aff, gt),
+                                         'position': positional_agreement(own_aff, gt)}}
+
+
+def main(argv=None) -> int:
+    from cti_nb.core import env_info
+    from cti_nb.data import load_dataset
+    from cti_nb.regime import backbone_card
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data-root', default=str(ROOT / 'runs' / 'reproduce' / 'full' / 'data' / 'synth-voc'))
-    p.add_argument('--runs', nargs='+', required=True, help='training runs (cti-nb train --out folders)')
+    p.add_argument('--runs', nargs='*', default=[], help='training runs (cti-nb train --out folders)')
+    p.add_argument('--backbones', nargs='*', default=['synth-in', 'synth-in-local'],
+                   help="backbones carded before fine-tuning (backbone_card: 64 val images), own affinity and position")
     p.add_argument('--n-images', type=int, default=400, help="train images (the full study's seed evaluation: 400)")
     p.add_argument('--thresholds', default='0.05:0.95:0.01')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'refinement_content.json'))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    ds, t0, rows = load_dataset(a.data_root, 'train'), time.perf_counter(), {}
+    ds, t0 = load_dataset(a.data_root, 'train'), time.perf_counter()
     n = min(a.n_images, len(ds))
+    f2 = lambda d: f"{d['foreground']:.2f} / {d['background']:.2f}"
+    backbones = {}
+    for name in a.backbones:
+        c = backbone_card(name, a.data_root)
+        backbones[name] = {r: {'own': c[r], 'position': c['position'][r]} for r in ('blocks 4-11', 'all blocks')}
+        print(f"{name}: agreement fg / bg over blocks 4-11 {f2(c['blocks 4-11'])}, position alone "
+              f"{f2(c['position']['blocks 4-11'])}", flush=True)
+    rows = []
     for run in a.runs:
-        net = load_run(run).eval()
-        own_aff, mean_aff = image_affinities(net, ds, n)
-        with torch.no_grad():   # the own affinity, applied as the mean one is, gives the official CAM back
-            x = torch.stack([InferenceDataset(ds)[i][0] for i in range(4)])
-            same = FixedAffinity(net, None).cam(x).flatten(2) @ own_aff[:4].transpose(1, 2)
-            assert torch.allclose(same.reshape(net.cam(x).shape), net.cam(x), atol=1e-5), run
-        gt = patch_labels(np.stack([ds.mask(i) for i in range(n)]), net.patch_size)
-        own_agree = affinity_label_agreement(own_aff, gt)
-        mean_agree = affinity_label_agreement(mean_aff.expand(n, -1, -1), gt)
-        rows[str(run)] = {
-            'seed_mIoU': {'unrefined': score(FixedAffinity(net, None), ds, n, a.thresholds),
-                          'official (own affinity)': score(net, ds, n, a.thresholds),
-                          'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, a.thresholds)},
-            'affinity_label_agreement': {'own': own_agree, 'mean': mean_agree}}
-        r = rows[str(run)]
-        print(f"{run}: seed mIoU unrefined {r['seed_mIoU']['unrefined']['mIoU']}, official "
-              f"{r['seed_mIoU']['official (own affinity)']['mIoU']}, mean affinity "
-              f"{r['seed_mIoU']['mean affinity (position)']['mIoU']}; agreement fg/bg own "
-              f"{own_agree['foreground']:.2f}/{own_agree['background']:.2f}, mean "
-              f"{mean_agree['foreground']:.2f}/{mean_agree['background']:.2f}", flush=True)
-    save_json(portable_paths({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/refinement_content.py']
-                                                                                   + (argv or __import__('sys').argv[1:])),
-                              'data_root': a.data_root, 'n_images': n, 'thresholds': a.thresholds, 'runs': rows,
-                              'wall_clock_s': round(time.perf_counter() - t0, 1), 'threads': a.threads,
-                              'environment': env_info(), 'note': 'synthetic benchmark (synth-voc), not VOC'}), a.out)
+        r = run_row(run, ds, n, a.thresholds)
+        rows.append(r)
+        m, g = r['seed_mIoU'], r['affinity_label_agreement']
+        print(f"{run}: seed mIoU unrefined {m['unrefined']['mIoU']}, official {m['official (own affinity)']['mIoU']}, "
+              f"mean affinity {m['mean affinity (position)']['mIoU']}; agreement fg / bg {f2(g['own'])}, position "
+              f"alone {f2(g['position'])}", flush=True)
+    save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/refinement_content.py']
+                                                                       + (argv or sys.argv[1:])),
+                 'data_root': a.data_root, 'n_images': n, 'thresholds': a.thresholds, 'backbones': backbones,
+                 'runs': rows, 'wall_clock_s': round(time.perf_counter() - t0, 1), 'threads': a.threads,
+                 'environment': env_info(), 'note': 'synthetic benchmark (synth-voc), not VOC'}, a.out)
     print(f'wrote {a.out}')
     return 0
 

@@ -16,6 +16,7 @@ import numbers
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -214,12 +215,19 @@ def _json_default(o):
 
 # %% ../nbs/00_core.ipynb #18db6f4e
 def portable_paths(obj: Any, base: str | os.PathLike | None = None) -> Any:
-    "`obj` (nested dicts, lists, strings) with every absolute path under `base` (default: the working directory) relative."
-    root = str(Path(base or Path.cwd()).resolve())
-    if isinstance(obj, str): return '.' if obj == root else obj.replace(root + os.sep, '')
-    if isinstance(obj, dict): return {k: portable_paths(v, root) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return [portable_paths(v, root) for v in obj]
-    return obj
+    """`obj` (nested dicts, lists, strings, paths) with every absolute path under `base` (default: the working
+    directory) written relative to it."""
+    root = Path(base or Path.cwd()).resolve().as_posix()
+    if root == '/': return obj                           # every path is under it: nothing to shorten
+    # `root` where a path starts, then `/` (dropped with it) or the end of the name (the root itself: '.')
+    at = re.compile(r'(?<![\w.\-/])' + re.escape(root) + r'(/|(?![\w.\-]))')
+    def walk(o):
+        if isinstance(o, os.PathLike): o = os.fspath(o)
+        if isinstance(o, str): return at.sub(lambda m: '' if m.group(1) else '.', o)
+        if isinstance(o, dict): return {k: walk(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)): return [walk(v) for v in o]
+        return o
+    return walk(obj)
 
 # %% ../nbs/00_core.ipynb #8372e4f1
 class Config:

@@ -22,7 +22,7 @@ from .profiles import (Profile, Stage, cached_stage, done_hash, get_profile, mar
 
 # %% auto #0
 __all__ = ['PRETRAIN_SEED', 'stage_data', 'stage_pretrain', 'stage_train', 'stage_cams_eval_pseudo', 'stage_segment',
-           'figure_notebooks', 'stage_figures', 'regime_cards', 'reproduce']
+           'figure_notebooks', 'portable_notebook', 'stage_figures', 'regime_cards', 'reproduce']
 
 # %% ../nbs/09c_reproduce.ipynb #f3aa7776
 def _call(cli, args: list) -> None:
@@ -358,6 +358,20 @@ def _execute_figure_notebook(nb: str, dest: str, params: dict, timeout: int, log
         return f'{e.ename}: {e.evalue}'
     return None
 
+# %% ../nbs/09c_reproduce.ipynb #aac096db
+def portable_notebook(path: Path) -> Path:
+    "The executed notebook at `path`, rewritten with `portable_paths` in its metadata, sources and text outputs."
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata = nbformat.from_dict(portable_paths(dict(nb.metadata)))
+    for cell in nb.cells:
+        cell.source = portable_paths(cell.source)
+        for out in cell.get('outputs', []):
+            if 'text' in out: out.text = portable_paths(out.text)
+            for kind in [k for k in out.get('data', {}) if k.startswith('text/')]: out.data[kind] = portable_paths(out.data[kind])
+    with atomic_path(path) as tmp: nbformat.write(nb, str(tmp))
+    return Path(path)
+
 # %% ../nbs/09c_reproduce.ipynb #45e8b8d7
 def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=None) -> list[str]:
     """Execute the figure notebooks with the profile's parameters, `prof.jobs` kernels at a time (each notebook's
@@ -382,8 +396,7 @@ def stage_figures(prof: Profile, art_path: Path, out_dir: Path, nb_dir, only=Non
         for nb, dest, fut in futures:
             err = fut.result()
             if err: raise CTIError(f'figure notebook {nb.name} failed ({err}); see the executed notebook {dest}')
-            with atomic_path(dest) as tmp:   # its parameters and papermill's record without the checkout's path
-                tmp.write_text(portable_paths(dest.read_text(encoding='utf-8')), encoding='utf-8')
+            portable_notebook(dest)
             print(f'--- papermill {nb.name} -> {dest} done', flush=True)
     return [str(dest) for _, dest, _ in todo]
 
