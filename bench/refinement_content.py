@@ -12,7 +12,8 @@ patch attends on average, i.e. position. This scores the seed CAMs of trained ru
 If the official refinement scores no better than the mean affinity, what it adds is a positional blur, not grouping by
 content. It also reads each run's affinity label agreement (`cti_nb.regime.affinity_label_agreement`, chance 1) and
 its position-alone part (`positional_agreement`), and the same for the shipped backbones before fine-tuning
-(`backbone_card`, 64 val images), and records each run's backbone, settings and commit.
+(mapped as `backbone_card` maps them, on its 64 val images), each also for the attention's content part alone where
+a locality prior mixes position in (`without_prior`), and records each run's backbone, settings and commit.
 
     .venv/bin/python bench/refinement_content.py --data-root runs/reproduce/full/data/synth-voc \\
         --runs runs/reproduce/full/runs/synth-voc/baseline-s0 runs/reproduce/full/runs/synth-voc/cti-s0
@@ -66,13 +67,35 @@ def image_affinities(net, ds, n: int, batch: int = 32) -> tuple[torch.Tensor, to
     return torch.cat(own), total / (2 * n)
 
 
+def without_prior(net):
+    "A copy of `net` whose locality priors weigh 0 (sigmoid(gate) = 0): the attention's content part alone."
+    import copy
+    net = copy.deepcopy(net)
+    for block in net.blocks:
+        if getattr(block.attn, 'local', None) is not None: block.attn.local.gating.data.fill_(-1e4)
+    return net
+
+
+def affinity_parts(net, samples) -> dict:
+    """Agreement and its position-alone part over blocks 4-11 of `net`, and of its attention's content part alone
+    where it has a locality prior (`cti_nb.blocks.LocalPrior` mixes sigmoid(gate) of position into every patch row)."""
+    from cti_nb.regime import affinity_card
+    x, masks = torch.stack(samples['tensors']), np.stack(samples['gts'])
+    rng = f'blocks 4-{net.depth - 1}'
+    parts = {'mixed': affinity_card(net, x, masks, 3)}
+    gates = [float(b.attn.local.gating.detach().sigmoid().mean()) for b in net.blocks if getattr(b.attn, 'local', None) is not None]
+    if gates: parts['content part alone'] = affinity_card(without_prior(net), x, masks, 3)
+    out = {k: {'own': c[rng], 'position': c['position'][rng]} for k, c in parts.items()}
+    return {'blocks': rng, 'prior_weight_mean': round(sum(gates) / len(gates), 3) if gates else None, **out}
+
+
 def score(net, ds, n: int, thresholds: str) -> dict:
     from cti_nb.cam import evaluate_seeds
     r = evaluate_seeds(net, ds, thresholds, max_images=n, split='train')
     return {'mIoU': round(r['mIoU'], 2), 'threshold': r['label'].get('threshold')}
 
 
-def run_row(run, ds, n: int, thresholds: str) -> dict:
+def run_row(run, ds, n: int, thresholds: str, samples: dict) -> dict:
     "A trained run's seed mIoU under the three refinements, its affinity's agreement and position, and its recipe."
     from cti_nb.data import InferenceDataset
     from cti_nb.regime import affinity_label_agreement, patch_labels, positional_agreement
@@ -91,13 +114,17 @@ def run_row(run, ds, n: int, thresholds: str) -> dict:
                           'official (own affinity)': score(net, ds, n, thresholds),
                           'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, thresholds)},
             'affinity_label_agreement': {'own': affinity_label_agreement(own_aff, gt),
-                                         'position': positional_agreement(own_aff, gt)}}
+                                         'position': positional_agreement(own_aff, gt)},
+            'val_affinity_parts': affinity_parts(net, samples)}
 
 
 def main(argv=None) -> int:
     from cti_nb.core import env_info
     from cti_nb.data import load_dataset
-    from cti_nb.regime import backbone_card
+    from cti_nb.checkpoints import backbone_local_blocks, init_from_deit
+    from cti_nb.figdata import figure_samples
+    from cti_nb.model import CTIModel
+    from cti_nb.presets import get_config
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data-root', default=str(ROOT / 'runs' / 'reproduce' / 'full' / 'data' / 'synth-voc'))
     p.add_argument('--runs', nargs='*', default=[], help='training runs (cti-nb train --out folders)')
@@ -112,20 +139,25 @@ def main(argv=None) -> int:
     ds, t0 = load_dataset(a.data_root, 'train'), time.perf_counter()
     n = min(a.n_images, len(ds))
     f2 = lambda d: f"{d['foreground']:.2f} / {d['background']:.2f}"
-    backbones = {}
-    for name in a.backbones:
-        c = backbone_card(name, a.data_root)
-        backbones[name] = {r: {'own': c[r], 'position': c['position'][r]} for r in ('blocks 4-11', 'all blocks')}
-        print(f"{name}: agreement fg / bg over blocks 4-11 {f2(c['blocks 4-11'])}, position alone "
-              f"{f2(c['position']['blocks 4-11'])}", flush=True)
+    samples, backbones = figure_samples(a.data_root, 'val', n=64), {}   # backbone_card's 64 val images
+    for name in a.backbones:   # mapped into MCTformer-V2 as fine-tuning starts (as backbone_card does)
+        cfg = get_config('synth-voc', variant='baseline', init='', local_blocks=backbone_local_blocks(name))
+        torch.manual_seed(0)
+        net = init_from_deit(CTIModel(**cfg.model_kwargs(len(samples['labels'][0]))), name)
+        backbones[name] = b = affinity_parts(net, samples)
+        print(f"{name}: agreement fg / bg over {b['blocks']} {f2(b['mixed']['own'])}, position alone "
+              f"{f2(b['mixed']['position'])}" + (f"; content part alone {f2(b['content part alone']['own'])} (prior "
+              f"weight {b['prior_weight_mean']})" if 'content part alone' in b else ''), flush=True)
     rows = []
     for run in a.runs:
-        r = run_row(run, ds, n, a.thresholds)
+        r = run_row(run, ds, n, a.thresholds, samples)
         rows.append(r)
         m, g = r['seed_mIoU'], r['affinity_label_agreement']
         print(f"{run}: seed mIoU unrefined {m['unrefined']['mIoU']}, official {m['official (own affinity)']['mIoU']}, "
               f"mean affinity {m['mean affinity (position)']['mIoU']}; agreement fg / bg {f2(g['own'])}, position "
-              f"alone {f2(g['position'])}", flush=True)
+              f"alone {f2(g['position'])}; val, content part alone "
+              f"{f2(r['val_affinity_parts']['content part alone']['own'])}" if 'content part alone' in r['val_affinity_parts']
+              else f"alone {f2(g['position'])}", flush=True)
     save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/refinement_content.py']
                                                                        + (argv or sys.argv[1:])),
                  'data_root': a.data_root, 'n_images': n, 'thresholds': a.thresholds, 'backbones': backbones,
