@@ -121,10 +121,8 @@ def run_row(run, ds, n: int, thresholds: str, samples: dict) -> dict:
 def main(argv=None) -> int:
     from cti_nb.core import env_info
     from cti_nb.data import load_dataset
-    from cti_nb.checkpoints import backbone_local_blocks, init_from_deit
     from cti_nb.figdata import figure_samples
-    from cti_nb.model import CTIModel
-    from cti_nb.presets import get_config
+    from cti_nb.regime import backbone_net
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data-root', default=str(ROOT / 'runs' / 'reproduce' / 'full' / 'data' / 'synth-voc'))
     p.add_argument('--runs', nargs='*', default=[], help='training runs (cti-nb train --out folders)')
@@ -141,10 +139,7 @@ def main(argv=None) -> int:
     f2 = lambda d: f"{d['foreground']:.2f} / {d['background']:.2f}"
     samples, backbones = figure_samples(a.data_root, 'val', n=64), {}   # backbone_card's 64 val images
     for name in a.backbones:   # mapped into MCTformer-V2 as fine-tuning starts (as backbone_card does)
-        cfg = get_config('synth-voc', variant='baseline', init='', local_blocks=backbone_local_blocks(name))
-        torch.manual_seed(0)
-        net = init_from_deit(CTIModel(**cfg.model_kwargs(len(samples['labels'][0]))), name)
-        backbones[name] = b = affinity_parts(net, samples)
+        backbones[name] = b = affinity_parts(backbone_net(name, len(samples['labels'][0]))[0], samples)
         print(f"{name}: agreement fg / bg over {b['blocks']} {f2(b['mixed']['own'])}, position alone "
               f"{f2(b['mixed']['position'])}" + (f"; content part alone {f2(b['content part alone']['own'])} (prior "
               f"weight {b['prior_weight_mean']})" if 'content part alone' in b else ''), flush=True)

@@ -17,7 +17,7 @@ from .visualize import token_similarity_per_layer
 __all__ = ['ALIVE', 'BACKBONE_GATES', 'attention_entropy', 'affinity_rank_ratio', 'present_pair_correlation', 'token_variation',
            'patch_labels', 'affinity_label_agreement', 'positional_agreement', 'background_cam_precision',
            'infusion_change', 'regime_card', 'card_gates', 'run_regime_card', 'agreement_passes', 'affinity_card',
-           'backbone_card']
+           'backbone_net', 'backbone_card']
 
 # %% ../nbs/06a_regime.ipynb #1801baa3
 def attention_entropy(attentions: list, P: int) -> dict:
@@ -226,20 +226,27 @@ def affinity_card(net, x: torch.Tensor, masks, infuse_after: int = 3) -> dict:
     return card
 
 # %% ../nbs/06a_regime.ipynb #1cd0fdc1
-def backbone_card(src, data_root, preset: str = 'synth-voc', n_images: int = 64, split: str = 'val') -> dict:
-    "`affinity_card` of backbone `src` mapped into the preset's MCTformer-V2 (as fine-tuning starts) on val images."
+def backbone_net(src, num_classes: int, preset: str = 'synth-voc') -> tuple:
+    "(network, config): backbone `src` mapped into the preset's MCTformer-V2 with `num_classes`, as fine-tuning starts."
     from pathlib import Path
     from cti_nb.checkpoints import backbone_local_blocks, init_from_deit, recorded_num_heads, resolve_backbone_file
-    from cti_nb.figdata import figure_samples
     from cti_nb.model import CTIModel
     from cti_nb.presets import get_config
     if isinstance(src, (str, Path)) and Path(src).is_dir(): src = str(Path(src) / 'model.pth')   # a pretraining run
     heads = recorded_num_heads(resolve_backbone_file(src)) if not isinstance(src, dict) else None
     cfg = get_config(preset, variant='baseline', init='', local_blocks=backbone_local_blocks(src),
                      **({'num_heads': heads} if heads else {}))
-    s = figure_samples(data_root, split, n=n_images)
     torch.manual_seed(0)   # the head and the class tokens are new: fixed, so two backbones differ only in theirs
-    net = init_from_deit(CTIModel(**cfg.model_kwargs(len(s['labels'][0]))), src)
+    return init_from_deit(CTIModel(**cfg.model_kwargs(num_classes)), src), cfg
+
+
+def backbone_card(src, data_root, preset: str = 'synth-voc', n_images: int = 64, split: str = 'val') -> dict:
+    "`affinity_card` of backbone `src` mapped into the preset's MCTformer-V2 (`backbone_net`) on val images."
+    from pathlib import Path
+    from cti_nb.figdata import figure_samples
+    if isinstance(src, (str, Path)) and Path(src).is_dir(): src = str(Path(src) / 'model.pth')   # a pretraining run
+    s = figure_samples(data_root, split, n=n_images)
+    net, cfg = backbone_net(src, len(s['labels'][0]), preset)
     card = affinity_card(net, torch.stack(s['tensors']), np.stack(s['gts']), cfg.infuse_after)
     return {'backbone': src if isinstance(src, str) else 'state dict', 'preset': preset, 'n_images': len(s['tensors']),
             'split': split, **card}
