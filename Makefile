@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup backbone backbone-data backbone-local release reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
+.PHONY: setup backbone backbone-data backbone-local backbone-group release reproduce test check-sync nbtest pytest smoke kill-resume bench lab docs docs-test browser-deps browser-test wheel-test clean
 
 setup: $(VENV)/.cti-nb-installed
 
@@ -55,6 +55,16 @@ backbone-local: backbone-data
 	OMP_NUM_THREADS=1 $(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out runs/backbone/local --init synth-in \
 	    --resume --no-progress --epochs 8 --set lr=5e-4 local_blocks=12 local_gate=2 --export $(BACKBONE_LOCAL) \
 	    --name synth-in-local --extra-val seed1=runs/backbone/synth-in-seed1
+
+# The synth-in-group backbone: synth-in continued for 8 epochs (1,600 steps, ~14 min on 2 cores) with an AFA-style loss
+# that asks the attention summed over blocks 4-11 to carry each patch to far patches of its own label
+# (`attn_group=1`; 05b_pretrain, "Grouping by content"). The shipped file is the backbone screen's run of this recipe,
+# trained with 2 threads; pin the sha256 this prints if you replace the file.
+BACKBONE_GROUP := cti_nb/weights/synth-in-group_vit12-d64.safetensors
+backbone-group: backbone-data
+	$(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out runs/backbone/group --init synth-in \
+	    --resume --no-progress --epochs 8 --set lr=5e-4 attn_group=1 --export $(BACKBONE_GROUP) \
+	    --name synth-in-group --extra-val seed1=runs/backbone/synth-in-seed1
 
 # The test command (CI runs exactly this through .ci/run).
 # The released checkpoints (cti_nb/weights/synth-voc-{baseline,cti}.safetensors): the full profile's seed-0 synth-voc

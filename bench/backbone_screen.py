@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                         '--n-val', '2000', '--no-progress'], check=True)
     voc = Path(stage_data(get_profile('full').override(coco_variants=()), Path(a.data_work) / 'full', False)['synth-voc'])
     rows, t0 = {}, time.perf_counter()
-    summarise = lambda c: {'blocks 4-11': c['blocks 4-11'], 'all blocks': c['all blocks'],
+    summarise = lambda c: {'blocks 4-11': c['blocks 4-11'], 'all blocks': c['all blocks'], 'position': c['position'],
                            'per_block': c['per_block'], 'gates_passed': all(g['passed'] for g in c['gates'].values())}
     rows['shipped synth-in (14,800 steps)'] = {'sets': None, **summarise(backbone_card('synth-in', voc))}
     for cand in a.candidate:
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                 save_torch(state['model'], ck)
             if budget < a.steps:
                 c = backbone_card(str(ck), voc)
-                trend[budget] = {'blocks 4-11': c['blocks 4-11'], 'all blocks': c['all blocks'],
+                trend[budget] = {'blocks 4-11': c['blocks 4-11'], 'all blocks': c['all blocks'], 'position': c['position'],
                                  'val_top1': evaluate_top1(_classifier_from(str(ck)), a.synth_in)}
                 r = trend[budget]
                 print(f"{name} at {budget}: top-1 {r['val_top1']:.3f}; fg/bg 4-11 {r['blocks 4-11']['foreground']:.2f}/"
@@ -108,12 +108,15 @@ def main(argv=None) -> int:
         print(f"{name}: top-1 {top1:.3f}; agreement fg/bg blocks 4-11 {r['blocks 4-11']['foreground']:.2f}/"
               f"{r['blocks 4-11']['background']:.2f}, all {r['all blocks']['foreground']:.2f}/"
               f"{r['all blocks']['background']:.2f}", flush=True)
-    print('| candidate | top-1 | top-1 seed1 | fg 4-11 | bg 4-11 | fg all | bg all | gates |\n|---|---|---|---|---|---|---|---|')
+    print('| candidate | top-1 | top-1 seed1 | fg 4-11 | bg 4-11 | fg all | bg all | gates | position fg / bg 4-11 |\n'
+          '|---|---|---|---|---|---|---|---|---|')
     f = lambda v: '—' if v is None else f'{v:.2f}'
     for name, r in rows.items():
+        pos = r['position']['blocks 4-11']   # the mean affinity over the images: what position alone explains
         print(f"| {name} | {f(r.get('val_top1'))} | {f(r.get('val_top1_seed1'))} | {f(r['blocks 4-11']['foreground'])} | "
               f"{f(r['blocks 4-11']['background'])} | {f(r['all blocks']['foreground'])} | "
-              f"{f(r['all blocks']['background'])} | {'pass' if r['gates_passed'] else 'fail'} |")
+              f"{f(r['all blocks']['background'])} | {'pass' if r['gates_passed'] else 'fail'} | "
+              f"{f(pos['foreground'])} / {f(pos['background'])} |")
     save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/backbone_screen.py'] +
                                                                       (argv or sys.argv[1:])),
                'budget_steps': a.steps, 'card_at': a.card_at, 'epochs': a.epochs, 'synth_voc_val': str(voc), 'candidates': rows,

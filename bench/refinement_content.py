@@ -2,12 +2,15 @@
 
 The official CAM refines each image's fused CAM by that image's patch affinity (the patch-to-patch attention summed
 over all blocks, `CTINet.cam`). Averaging that affinity over the images gives its content-free part: where each
-patch attends on average, i.e. position. This scores the seed CAMs of trained runs three ways on the same images, as
+patch attends on average, i.e. position. This scores the seed CAMs of trained runs three ways (four with
+`--borrow-backbone-affinity`) on the same images, as
 `cti-nb evaluate` does (best threshold of 0.05:0.95:0.01):
 
 - unrefined (`affinity_layers=0`);
 - refined by each image's own affinity (the official recipe);
-- refined by the mean affinity of these images (position alone).
+- refined by the mean affinity of these images (position alone);
+- with `--borrow-backbone-affinity`, refined by the affinity of the run's backbone as fine-tuning started (its
+  `init` mapped by `backbone_net`) on each image: the grouping the backbone brought, before the fine-tune changed it.
 
 If the official refinement scores no better than the mean affinity, what it adds is a positional blur, not grouping by
 content. It also reads each run's affinity label agreement (`cti_nb.regime.affinity_label_agreement`, chance 1) and
@@ -49,6 +52,23 @@ class FixedAffinity(torch.nn.Module):
         B, P, h, w = fused.shape
         # $\mathrm{cam}_{c,i} = \sum_j \bar A_{ij}\, \mathrm{fused}_{c,j}$, the same $\bar A$ for every image
         return torch.einsum('ij,bpj->bpi', self.affinity, fused.flatten(2)).reshape(B, P, h, w)
+
+
+class BorrowedAffinity(torch.nn.Module):
+    """A trained network whose `cam` refines each image by another network's official affinity on that image: here
+    its backbone as fine-tuning started (`backbone_net`), i.e. the grouping the backbone brought, before the
+    fine-tune changed it."""
+    def __init__(self, net, donor):
+        super().__init__()
+        self.net, self.donor = net, donor.eval()
+
+    def cam(self, x, n_layers=None, affinity_layers=None):
+        fused = self.net.cam(x, n_layers=n_layers, affinity_layers=0)
+        st = self.donor.forward_prefix(x, self.donor.depth - 1)
+        aff = self.donor.forward_suffix(st, None, self.donor.cam_layers or self.donor.depth, infuse_after=None).patch_affinity
+        B, P, h, w = fused.shape
+        # $\mathrm{cam}_{c,i} = \sum_j A^{\text{backbone}}_{ij}\, \mathrm{fused}_{c,j}$, per image
+        return torch.einsum('bij,bpj->bpi', aff, fused.flatten(2)).reshape(B, P, h, w)
 
 
 @torch.no_grad()
@@ -95,10 +115,10 @@ def score(net, ds, n: int, thresholds: str) -> dict:
     return {'mIoU': round(r['mIoU'], 2), 'threshold': r['label'].get('threshold')}
 
 
-def run_row(run, ds, n: int, thresholds: str, samples: dict) -> dict:
+def run_row(run, ds, n: int, thresholds: str, samples: dict, borrow: bool = False) -> dict:
     "A trained run's seed mIoU under the three refinements, its affinity's agreement and position, and its recipe."
     from cti_nb.data import InferenceDataset
-    from cti_nb.regime import affinity_label_agreement, patch_labels, positional_agreement
+    from cti_nb.regime import affinity_label_agreement, backbone_net, patch_labels, positional_agreement
     from cti_nb.runs import load_run
     net = load_run(run).eval()
     own_aff, mean_aff = image_affinities(net, ds, n)
@@ -112,7 +132,10 @@ def run_row(run, ds, n: int, thresholds: str, samples: dict) -> dict:
             'trained_at_commit': cfg.get('env', {}).get('git_commit'),
             'seed_mIoU': {'unrefined': score(FixedAffinity(net, None), ds, n, thresholds),
                           'official (own affinity)': score(net, ds, n, thresholds),
-                          'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, thresholds)},
+                          'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, thresholds),
+                          **({'backbone affinity (before fine-tuning)': score(BorrowedAffinity(
+                              net, backbone_net(cfg['init'], net.model_kwargs['num_classes'], cfg.get('preset', 'synth-voc'))[0]),
+                              ds, n, thresholds)} if borrow and cfg.get('init') else {})},
             'affinity_label_agreement': {'own': affinity_label_agreement(own_aff, gt),
                                          'position': positional_agreement(own_aff, gt)},
             'val_affinity_parts': affinity_parts(net, samples)}
@@ -131,6 +154,8 @@ def main(argv=None) -> int:
     p.add_argument('--n-images', type=int, default=400, help="train images (the full study's seed evaluation: 400)")
     p.add_argument('--thresholds', default='0.05:0.95:0.01')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--borrow-backbone-affinity', action='store_true',
+                   help="also refine each run's CAMs by its backbone's affinity as fine-tuning started (its init)")
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'refinement_content.json'))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -145,14 +170,13 @@ def main(argv=None) -> int:
               f"weight {b['prior_weight_mean']})" if 'content part alone' in b else ''), flush=True)
     rows = []
     for run in a.runs:
-        r = run_row(run, ds, n, a.thresholds, samples)
+        r = run_row(run, ds, n, a.thresholds, samples, a.borrow_backbone_affinity)
         rows.append(r)
-        m, g = r['seed_mIoU'], r['affinity_label_agreement']
-        print(f"{run}: seed mIoU unrefined {m['unrefined']['mIoU']}, official {m['official (own affinity)']['mIoU']}, "
-              f"mean affinity {m['mean affinity (position)']['mIoU']}; agreement fg / bg {f2(g['own'])}, position "
-              f"alone {f2(g['position'])}; val, content part alone "
-              f"{f2(r['val_affinity_parts']['content part alone']['own'])}" if 'content part alone' in r['val_affinity_parts']
-              else f"alone {f2(g['position'])}", flush=True)
+        m, g, parts = r['seed_mIoU'], r['affinity_label_agreement'], r['val_affinity_parts']
+        line = f"{run}: seed mIoU " + ', '.join(f"{k} {v['mIoU']}" for k, v in m.items())
+        line += f"; agreement fg / bg {f2(g['own'])}, position alone {f2(g['position'])}"
+        if 'content part alone' in parts: line += f"; val, content part alone {f2(parts['content part alone']['own'])}"
+        print(line, flush=True)
     save_record({'what': __doc__.splitlines()[0], 'command': ' '.join(['python', 'bench/refinement_content.py']
                                                                        + (argv or sys.argv[1:])),
                  'data_root': a.data_root, 'n_images': n, 'thresholds': a.thresholds, 'backbones': backbones,

@@ -38,6 +38,11 @@ SHIPPED_BACKBONES: dict[str, dict] = {
                        'sha256': '2189609a0a4180f0e05dbde11b9a4c4131884c2326f110a28d8aa87e9d96fcc6',
                        'head': {'file': 'synth-in-local_vit12-d64_head.safetensors',
                                 'sha256': 'a3db71d10c32117a93642f4a540d87d0905a0153c87dc71341b2dacc5009e8e7'}},
+    # the same network continued with an AFA-style loss that asks its attention to group by content (05b_pretrain)
+    'synth-in-group': {'file': 'synth-in-group_vit12-d64.safetensors',
+                       'sha256': 'ba4ab8832f0904fd938ad3395140eb758444bb4b3f973f6160944491154d49ad',
+                       'head': {'file': 'synth-in-group_vit12-d64_head.safetensors',
+                                'sha256': 'd988315455cdd19ddb43146a6dc9ee52cb6abffec82767507e977495ae075658'}},
 }
 # the released fine-tunes (`export_checkpoint`; made by `cti-nb reproduce --profile full --release`; the CAM recipe
 # they record was written into them by `record_cam_recipe`, which changed their sha256: see "The CAM recipe" below)

@@ -17,7 +17,7 @@ from .synthetic import class_table, encode_jpeg, read_synth_in, render_synth_in
 
 # %% auto #0
 __all__ = ['ViTClassifier', 'mimetic_init_', 'pretrain_transform', 'eval_transform', 'SynthInImages', 'token_labels',
-           'paired_transform', 'OnlineSynthIn']
+           'paired_transform', 'OnlineSynthIn', 'attention_grouping_loss']
 
 # %% ../nbs/05b_classifier.ipynb #4a39dcdf
 class ViTClassifier(nn.Module):
@@ -62,25 +62,28 @@ class ViTClassifier(nn.Module):
             self.head_patch = nn.Linear(D, num_classes + 1)
             trunc_normal_(self.head_patch.weight, std=.02); nn.init.zeros_(self.head_patch.bias)
 
-    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
-        "All tokens after the last block, (B, 1+N, D), before the final norm."
+    def _tokens(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
+        """All tokens after the last block, (B, 1+N, D), before the final norm; each block's head-averaged attention
+        (B, 1+N, 1+N) is appended to `attentions` when a list is given."""
         patches, grid = self.patch_embed(x)
         z = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], 1) + self.pos_embed
-        for blk in self.blocks: z, _ = blk(z, grid)
+        for blk in self.blocks:
+            z, attn = blk(z, grid)
+            if attentions is not None: attentions.append(attn)
         return z
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
         "The normalised class token after the last block, (B, D)."
-        return self.norm(self._tokens(x)[:, 0])
+        return self.norm(self._tokens(x, attentions)[:, 0])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
         "Class logits (B, num_classes)."
-        return self.head(self.forward_features(x))
+        return self.head(self.forward_features(x, attentions))
 
-    def forward_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_tokens(self, x: torch.Tensor, attentions: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "Class logits (B, num_classes) and patch logits (B, N, num_classes + 1), the last class background."
         if not hasattr(self, 'head_patch'): raise CTIError('forward_tokens needs a ViTClassifier(patch_head=True)')
-        z = self.norm(self._tokens(x))
+        z = self.norm(self._tokens(x, attentions))
         return self.head(z[:, 0]), self.head_patch(z[:, 1:])
 
 # %% ../nbs/05b_classifier.ipynb #14c710cc
@@ -187,3 +190,22 @@ class OnlineSynthIn(torch.utils.data.Dataset):
         if not self.token_patch: return self.transform(img), label
         x, mask = paired_transform(self.transform, img, m)
         return x, label, token_labels(mask, self.token_patch, label, len(self.table))
+
+# %% ../nbs/05b_classifier.ipynb #476c644e
+def attention_grouping_loss(attentions: list, labels: torch.Tensor, grid: tuple, background: int,
+                            blocks=range(4, 12), near: int = 1) -> torch.Tensor:
+    """AFA-style grouping loss of the head-averaged attentions (each (B, P+N, P+N), the patches last) summed over
+    `blocks`, against patch labels (B, N) of which `background` is the background; pairs within Chebyshev distance
+    `near` (the patch itself included) are left out, so that position alone cannot satisfy it."""
+    N = grid[0] * grid[1]
+    A = sum(attentions[b] for b in blocks)[:, -N:, -N:].float()
+    yy, xx = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing='ij')
+    far = torch.maximum((yy.flatten()[:, None] - yy.flatten()[None]).abs(),
+                        (xx.flatten()[:, None] - xx.flatten()[None]).abs()).to(A.device) > near   # (N, N)
+    same = far & (labels[:, :, None] == labels[:, None, :])
+    # $\ell_i = -\log \sum_{j \in F(i)} \bar A_{ij} [g_j = g_i] / \sum_{j \in F(i)} \bar A_{ij}$
+    mass = (A * far).sum(-1).clamp_min(1e-12)
+    nll = -((A * same).sum(-1) / mass).clamp_min(1e-6).log()
+    has, is_bg = same.any(-1), labels == background     # a patch with no far patch of its label has nothing to learn
+    parts = [nll[sel].mean() for sel in (has & ~is_bg, has & is_bg) if sel.any()]
+    return sum(parts) / len(parts) if parts else A.sum() * 0

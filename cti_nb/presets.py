@@ -43,6 +43,10 @@ class TrainConfig(Config):
         detach_fg_cams: detach the foreground CAMs in the BG loss; None = the dataset's (coco only).
         bg_affinity: the BG loss on maps refined by the patch affinity ('official') or unrefined ('identity', a
             diagnostic switch; see `05_step`).
+        cls_logits: the classification loss on both heads ('both', official) or on the class tokens' ('class') or the
+            pooled patch CAMs' ('patch') alone (a diagnostic switch; see `05_step`).
+        freeze_qkv: blocks 'a-b' (inclusive) whose attention projections (q, k, v) fine-tuning leaves as the init
+            gave them ('' = none, official; a diagnostic switch: does a backbone's grouping help when it is kept?).
         step_impl: the step's implementation, one of `STEP_IMPLS` ('optimised', 'four-pass').
         epochs, batch_size: the schedule's length and the **global** batch (split over the DDP ranks).
         lr, base_lr: the learning rate; `lr=None` = the official base_lr x batch_size / 512.
@@ -86,6 +90,8 @@ class TrainConfig(Config):
     warmup: int | None = None
     detach_fg_cams: bool | None = None
     bg_affinity: str = 'official'
+    cls_logits: str = 'both'
+    freeze_qkv: str = ''
     infuse_after: int = 3
     n_layers: int = 6
     memory_size: int = 30
@@ -118,7 +124,8 @@ class TrainConfig(Config):
 
     def step_settings(self) -> StepSettings:
         s = variant_settings(self.variant, self.dataset, views=self.views, infuse_after=self.infuse_after,
-                             n_layers=self.n_layers, memory_size=self.memory_size, bg_affinity=self.bg_affinity)
+                             n_layers=self.n_layers, memory_size=self.memory_size, bg_affinity=self.bg_affinity,
+                             cls_logits=self.cls_logits)
         if self.weights is not None:
             w = tuple(self.weights)
             if len(w) != 3: raise CTIError(f'weights={self.weights}: expected three numbers (bg, intra, cross)')
@@ -140,6 +147,12 @@ class TrainConfig(Config):
         from cti_nb.checkpoints import backbone_local_blocks
         return int(self.local_blocks) if self.local_blocks is not None else backbone_local_blocks(self.init)
 
+    def frozen_blocks(self) -> list[int]:
+        "The blocks named by `freeze_qkv` ('a-b'); [] when off or malformed."
+        a, _, b = str(self.freeze_qkv).partition('-')
+        if not (a.isdigit() and b.isdigit() and int(a) <= int(b) < self.depth): return []
+        return list(range(int(a), int(b) + 1))
+
     def check(self) -> 'TrainConfig':
         "Raise `CTIError` on a bad value (one line naming it)."
         def bad(name, why): raise CTIError(f'train config {name}={getattr(self, name)!r}: {why}')
@@ -155,6 +168,8 @@ class TrainConfig(Config):
         if self.local_blocks is not None and not 0 <= self.local_blocks <= self.depth:
             bad('local_blocks', f'expected 0..{self.depth} (or None: the init backbone\'s)')
         if not 0 <= self.infuse_after < self.depth - 1: bad('infuse_after', f'expected 0..{self.depth - 2}')
+        if self.freeze_qkv and not (isinstance(self.freeze_qkv, str) and self.frozen_blocks()):
+            bad('freeze_qkv', f"expected blocks 'a-b' with 0 <= a <= b < {self.depth}, e.g. '4-{self.depth - 1}'")
         if not 1 <= self.n_layers <= self.depth: bad('n_layers', f'expected 1..{self.depth}')
         if not 0 <= self.drop_path < 1: bad('drop_path', 'expected 0 <= drop_path < 1')
         if self.lr is not None and not self.lr > 0: bad('lr', 'expected > 0 (or None for the official formula)')

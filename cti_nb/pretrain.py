@@ -18,7 +18,8 @@ import torch
 from .core import (CTIError, Config, atomic_path, env_info, get_device, load_torch, save_json, save_torch,
                          seed_everything)
 from .blocks import local_blocks_of_state_dict, stem_of_state_dict
-from .classifier import OnlineSynthIn, SynthInImages, ViTClassifier, mimetic_init_, pretrain_transform
+from .classifier import (OnlineSynthIn, SynthInImages, ViTClassifier, attention_grouping_loss,
+    mimetic_init_, pretrain_transform)
 from .checkpoints import file_sha256, load_backbone_state_dict, resolve_backbone_file
 from .synthetic import read_synth_in
 from .runs import read_log, train_seconds, truncate_log
@@ -53,6 +54,9 @@ class PretrainConfig(Config):
             `cti_nb.blocks.LocalPrior`; default 0: none). A warm start from a backbone without it starts the prior
             fresh; fine-tunes of the exported backbone need the same `local_blocks`.
         local_gate: the prior's gate lambda at init (sigmoid(lambda) weighs the positional map; ConViT's 1 gives 0.73).
+        attn_group: weight of `attention_grouping_loss` (AFA-style, Ru et al. 2022): the attention summed over blocks
+            depth//3 .. depth-1 (4-11 of 12, the official refinement blocks) should carry each patch to far patches
+            of its own label (0, the default: off). Needs what `token_label` needs; adds no weights.
         seed, num_workers, device, amp, progress, ckpt_every_steps, stop_after_steps: as in `TrainConfig`.
     """
     data_root: str = ''
@@ -84,6 +88,7 @@ class PretrainConfig(Config):
     mimetic_init: bool = False
     local_blocks: int = 0
     local_gate: float = 1.0
+    attn_group: float = 0.0
     seed: int = 0
     num_workers: int = 1
     device: str = ''
@@ -107,12 +112,13 @@ class PretrainConfig(Config):
         if not 0 <= self.label_smoothing < 1: bad('label_smoothing', 'expected 0 <= value < 1')
         if not 0 <= self.mix_prob <= 1: bad('mix_prob', 'expected 0..1')
         if self.amp not in ('off', 'bf16'): bad('amp', 'expected off or bf16')
-        if not (isinstance(self.token_label, (int, float)) and not isinstance(self.token_label, bool)
-                and self.token_label >= 0): bad('token_label', 'expected a weight >= 0')
-        if self.token_label and not self.online: bad('token_label', 'needs online=True (synth-in on disk has no masks)')
-        if self.token_label and self.randaug: bad('token_label', "RandAugment would misalign the patch labels; set randaug=''")
-        if self.token_label and self.mix_prob and (self.mixup or self.cutmix):
-            bad('token_label', 'mixup/cutmix would mix the images but not the patch labels; set mix_prob=0')
+        for k in ('token_label', 'attn_group'):   # the two losses that read patch labels
+            w = getattr(self, k)
+            if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0): bad(k, 'expected a weight >= 0')
+            if w and not self.online: bad(k, 'needs online=True (synth-in on disk has no masks)')
+            if w and self.randaug: bad(k, "RandAugment would misalign the patch labels; set randaug=''")
+            if w and self.mix_prob and (self.mixup or self.cutmix):
+                bad(k, 'mixup/cutmix would mix the images but not the patch labels; set mix_prob=0')
         if not isinstance(self.mimetic_init, bool): bad('mimetic_init', 'expected True or False')
         if not (isinstance(self.local_blocks, int) and 0 <= self.local_blocks <= self.depth):
             bad('local_blocks', f'expected 0..{self.depth}')
@@ -159,7 +165,7 @@ def _build(cfg: PretrainConfig, num_classes: int):
 def _train_items(cfg: PretrainConfig):
     tf = pretrain_transform(cfg.img_size, cfg.scale, cfg.randaug)
     if cfg.online: return OnlineSynthIn(cfg.epoch_images, cfg.img_size, cfg.seed, tf,
-                                        token_patch=cfg.patch_size if cfg.token_label else 0)
+                                        token_patch=cfg.patch_size if cfg.token_label or cfg.attn_group else 0)
     return SynthInImages(cfg.data_root, 'train', tf)
 
 # %% ../nbs/05b_pretrain.ipynb #225e206b
@@ -239,21 +245,28 @@ def pretrain(config: PretrainConfig | dict, resume: bool = False) -> Path:
             net.train()
             for it, batch in enumerate(loader, start=start):
                 x, y = mix(batch[0].to(device), batch[1].to(device))
+                attns = [] if cfg.attn_group else None
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == 'bf16'):
                     if cfg.token_label:   # LV-ViT's token labeling: every patch learns its class or background
-                        logits, patch_logits = net.forward_tokens(x)
+                        logits, patch_logits = net.forward_tokens(x, attns)
                         cls_loss = criterion(logits.float(), y)
                         tok_loss = torch.nn.functional.cross_entropy(patch_logits.float().flatten(0, 1),
                                                                      batch[2].to(device).flatten(),
                                                                      label_smoothing=cfg.label_smoothing)
                         loss = cls_loss + cfg.token_label * tok_loss
                     else:
-                        loss = criterion(net(x).float(), y)
+                        loss = cls_loss = criterion(net(x, attns).float(), y)
+                    if cfg.attn_group:    # AFA-style: attention carries each patch to far patches of its own label
+                        g = cfg.img_size // cfg.patch_size
+                        group_loss = attention_grouping_loss(attns, batch[2].to(device), (g, g), K,
+                                                             range(cfg.depth // 3, cfg.depth))
+                        loss = loss + cfg.attn_group * group_loss
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 gstep += 1; sched.step_update(gstep)
                 rec = {'type': 'step', 'step': gstep, 'epoch': epoch, 'iter': it, 'loss': float(loss.detach()),
                        'lr': opt.param_groups[0]['lr'], 'time': round(time.time() - t_start, 3)}
                 if cfg.token_label: rec.update(cls_loss=float(cls_loss.detach()), token_loss=float(tok_loss.detach()))
+                if cfg.attn_group: rec.update(cls_loss=float(cls_loss.detach()), group_loss=float(group_loss.detach()))
                 log.write(json.dumps(rec) + '\n')
                 log.flush(); bar.update(1); bar.set_postfix(loss=f'{float(loss.detach()):.3f}', refresh=False)
                 if flag.stop or (cfg.stop_after_steps and gstep >= cfg.stop_after_steps):

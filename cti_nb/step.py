@@ -20,13 +20,14 @@ from .trainloop import make_optimizer
 
 
 # %% auto #0
-__all__ = ['VARIANTS', 'BG_AFFINITIES', 'STEP_IMPLS', 'StepSettings', 'variant_settings', 'bg_loss_affinity', 'four_pass_step',
-           'optimised_step', 'CTIStep', 'backward_and_step', 'make_step', 'memory_for', 'embed_dim_of',
-           'benchmark_step']
+__all__ = ['VARIANTS', 'BG_AFFINITIES', 'CLS_LOGITS', 'STEP_IMPLS', 'StepSettings', 'variant_settings', 'bg_loss_affinity',
+           'cls_loss_logits', 'four_pass_step', 'optimised_step', 'CTIStep', 'backward_and_step', 'make_step',
+           'memory_for', 'embed_dim_of', 'benchmark_step']
 
 # %% ../nbs/05_step.ipynb #81d5ba2e
 VARIANTS = ('baseline', 'bgt', 'intra', 'cti')
 BG_AFFINITIES = ('official', 'identity')
+CLS_LOGITS = ('both', 'class', 'patch')
 
 
 @dataclasses.dataclass
@@ -45,6 +46,8 @@ class StepSettings(Config):
         bg_fp64: the BG loss in float64 (official).
         bg_affinity: the maps the BG loss compares: 'official' (refined by the patch affinity of every block, as
             `models/model_CTI.py`) or 'identity' (unrefined; a diagnostic switch, not a method).
+        cls_logits: the logits the classification loss reads: 'both' (the class tokens' and the patch CAMs' pooled
+            ones, official) or one of them alone, 'class' or 'patch' (a diagnostic switch, not a method).
     """
     views: int = 2
     w_bg: float = 0.1
@@ -58,6 +61,7 @@ class StepSettings(Config):
     cross_gate: bool = True
     bg_fp64: bool = True
     bg_affinity: str = 'official'
+    cls_logits: str = 'both'
 
     def check(self, has_bg_token: bool = True):
         if self.views not in (1, 2): raise CTIError(f'views={self.views}: expected 1 or 2')
@@ -71,6 +75,8 @@ class StepSettings(Config):
         if self.memory_size < 1: raise CTIError(f'memory_size={self.memory_size}: expected >= 1')
         if self.bg_affinity not in BG_AFFINITIES:
             raise CTIError(f'bg_affinity={self.bg_affinity!r}: expected one of {", ".join(BG_AFFINITIES)}')
+        if self.cls_logits not in CLS_LOGITS:
+            raise CTIError(f'cls_logits={self.cls_logits!r}: expected one of {", ".join(CLS_LOGITS)}')
         return self
 
     def active(self, epoch: int) -> dict:
@@ -99,6 +105,11 @@ def bg_loss_affinity(o, s: StepSettings) -> torch.Tensor:
     B, N, _ = o.patch_affinity.shape
     return torch.eye(N, dtype=o.patch_affinity.dtype, device=o.patch_affinity.device).expand(B, N, N)
 
+
+def cls_loss_logits(o, s: StepSettings) -> list:
+    "The logits of one view that the classification loss reads: both heads (official), or one (diagnostic)."
+    return {'both': [o.class_logits, o.patch_logits], 'class': [o.class_logits], 'patch': [o.patch_logits]}[s.cls_logits]
+
 # %% ../nbs/05_step.ipynb #56ff856d
 def _finish(terms: dict, s: StepSettings, memory, cross_counts: bool) -> dict:
     loss = terms['loss_cls']
@@ -123,12 +134,12 @@ def four_pass_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
     k, nl = s.infuse_after, s.n_layers
     # pass 1: $o = f(x_1)$; its class tokens after block $s$ are $X_s$
     o = net(x1, n_layers=nl, infuse_after=k)
-    logits = [o.class_logits, o.patch_logits]
+    logits = cls_loss_logits(o, s)
     p = None
     if s.views == 2:
         # pass 2: $p = f(x_2)$; tokens $X'_s$
         p = net(x2, n_layers=nl, infuse_after=k)
-        logits += [p.class_logits, p.patch_logits]
+        logits += cls_loss_logits(p, s)
     # $L_{cls} = \sum_{z \in \{o.cls,\, o.pcls,\, p.cls,\, p.pcls\}} \mathrm{MLSM}(z, y)$
     terms = {'loss_cls': classification_loss(logits, y)}
     if act['bg']:
@@ -212,10 +223,10 @@ def optimised_step(net, x1, x2, y, s: StepSettings, memory: ClassTokenMemory | N
     # every row: $X_{:P} \leftarrow (X_{:P} + T)/2$, then blocks $s+1..$end; plain rows: $T = X_s$ (identity)
     out = net.forward_suffix(big, infuse_tokens=torch.cat(toks), n_layers=nl)
     o = out.select(slice(0, B))
-    logits = [o.class_logits, o.patch_logits]
+    logits = cls_loss_logits(o, s)
     if two:
         p = out.select(slice(B, 2 * B))
-        logits += [p.class_logits, p.patch_logits]
+        logits += cls_loss_logits(p, s)
     terms = {'loss_cls': classification_loss(logits, y)}
     if act['bg']:
         terms['loss_bg'] = background_cam_loss(o.cams, o.token_attention, bg_loss_affinity(o, s), y, s.w_bg,

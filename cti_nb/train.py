@@ -126,6 +126,8 @@ class Trainer:
         if cfg.init and state is None:
             from cti_nb.checkpoints import init_from_deit
             init_from_deit(net, cfg.init)
+        for b in cfg.frozen_blocks():   # diagnostic: these blocks' attention projections keep the init's values
+            net.blocks[b].attn.qkv.requires_grad_(False)
         net.to(self.device)
         settings = cfg.step_settings().check(has_bg_token=getattr(net, 'has_bg_token', cfg.variant != 'baseline'))
         self.memory = ClassTokenMemory(C, cfg.embed_dim, cfg.memory_size)

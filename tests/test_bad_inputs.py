@@ -337,7 +337,8 @@ ROWS = {
     'drift check without a reference manifest (API)': (missing_reference_manifest, 'no reference manifest'),
     'unknown backbone name (train CLI --init)': (unknown_backbone_name,
                                                  'imagenet-xl: no such checkpoint file, nor a shipped name (backbones: '
-                                                 'synth-in, synth-in-local; released checkpoints: synth-voc-baseline, '
+                                                 'synth-in, synth-in-local, synth-in-group; released checkpoints: '
+                                                 'synth-voc-baseline, '
                                                  'synth-voc-cti)'),
     'checkpoint whose CAM recipe names blocks it does not have (cams CLI)': (
         checkpoint_recipe_names_missing_blocks, 'recipe.safetensors: cam_recipe n_layers=5 names blocks the network does '

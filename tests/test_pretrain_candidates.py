@@ -159,3 +159,34 @@ def test_local_prior_run_warm_start_and_export(root, tmp_path):
         get_pretrain_config(**tiny(root), local_blocks=3)          # more than the 2 blocks
     gated = _build(get_pretrain_config(**tiny(root), local_blocks=2, local_gate=2.0), 56)[0]
     assert all(torch.equal(b.attn.local.gating, torch.full((2,), 2.0)) for b in gated.blocks)   # --set local_gate=2
+
+
+def test_attention_grouping_run_logs_its_loss_and_adds_no_weights(root, tmp_path):
+    sets = [f'{k}={v}' for k, v in tiny(root).items() if k not in ('data_root', 'progress')]
+    with contextlib.redirect_stdout(io.StringIO()):
+        pretrain_cli(['--data-root', str(root), '--out', str(tmp_path / 'ag'), '--no-progress', '--set', *sets,
+                      'attn_group=2.0'])
+    steps, _ = read_log(tmp_path / 'ag')
+    assert len(steps) == 6
+    for r in steps:
+        assert r['group_loss'] > 0 and abs(r['loss'] - (r['cls_loss'] + 2.0 * r['group_loss'])) < 1e-4
+    assert 'patch_head' not in json.loads((tmp_path / 'ag' / 'model.json').read_text())['kwargs']
+
+
+def test_attention_grouping_loss_falls_when_followed(root):
+    """A few SGD steps on the grouping loss alone, on one fixed batch of synth-in patch labels, lower it: its gradient
+    reaches the attention through q and k and points the right way."""
+    from cti_nb.classifier import attention_grouping_loss
+    cfg = get_pretrain_config(**tiny(root), attn_group=1.0)
+    items = OnlineSynthIn(16, 32, 0, pretrain_transform(32, randaug=''), token_patch=8)
+    x = torch.stack([items[i][0] for i in range(16)]); lab = torch.stack([items[i][2] for i in range(16)])
+    torch.manual_seed(0); net = ViTClassifier(**cfg.model_kwargs(56))
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+
+    def loss():
+        attns = []; net(x, attns)
+        return attention_grouping_loss(attns, lab, (4, 4), 56, range(0, 2))
+    before = float(loss())
+    for _ in range(20):
+        opt.zero_grad(); loss().backward(); opt.step()
+    assert float(loss()) < 0.8 * before
