@@ -62,7 +62,7 @@ backbone-local: backbone-data
 # trained with 2 threads; pin the sha256 this prints if you replace the file.
 BACKBONE_GROUP := cti_nb/weights/synth-in-group_vit12-d64.safetensors
 backbone-group: backbone-data
-	$(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out runs/backbone/group --init synth-in \
+	OMP_NUM_THREADS=2 $(BIN)/cti-nb pretrain --data-root runs/backbone/synth-in --out runs/backbone/group --init synth-in \
 	    --resume --no-progress --epochs 8 --set lr=5e-4 attn_group=1 --export $(BACKBONE_GROUP) \
 	    --name synth-in-group --extra-val seed1=runs/backbone/synth-in-seed1
 

@@ -27,17 +27,20 @@ def trajectory(run: Path, x, masks) -> dict:
     cfg = json.loads((run / 'config.json').read_text())
     rng = f"blocks {cfg['infuse_after'] + 1}-{cfg['depth'] - 1}"
     pick = lambda c: {'own': c[rng], 'position': c['position'][rng]}
-    num_classes = json.loads((run / 'model.json').read_text())['kwargs']['num_classes']
-    start, _ = backbone_net(cfg['init'], num_classes, cfg['preset'])
-    rows = [{'epoch': 0, 'what': f"backbone {cfg['init']}, before fine-tuning",
-             **pick(affinity_card(start, x, masks, cfg['infuse_after']))}]
+    rows = []
+    if cfg.get('init'):   # a run from scratch has no backbone to card
+        num_classes = json.loads((run / 'model.json').read_text())['kwargs']['num_classes']
+        start, _ = backbone_net(cfg['init'], num_classes, cfg['preset'])
+        rows.append({'epoch': 0, 'what': f"backbone {cfg['init']}, before fine-tuning",
+                     **pick(affinity_card(start, x, masks, cfg['infuse_after']))})
     net = load_run(run)
     for ck in sorted((run / 'checkpoints').glob('epoch_*.pth')):
         state = load_torch(ck)
         net.load_state_dict(state['model'] if 'model' in state else state)
         rows.append({'epoch': int(ck.stem.split('_')[1]) + 1, 'what': ck.name,
                      **pick(affinity_card(net, x, masks, cfg['infuse_after']))})
-    return {'settings': {k: cfg.get(k) for k in ('variant', 'init', 'lr', 'epochs', 'seed', 'cls_logits', 'bg_affinity')},
+    keys = ('variant', 'init', 'lr', 'epochs', 'seed', 'cls_logits', 'freeze_qkv', 'bg_affinity')
+    return {'settings': {k: cfg.get(k) for k in keys},
             'block_range': rng, 'epochs': rows}
 
 

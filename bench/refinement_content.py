@@ -2,7 +2,7 @@
 
 The official CAM refines each image's fused CAM by that image's patch affinity (the patch-to-patch attention summed
 over all blocks, `CTINet.cam`). Averaging that affinity over the images gives its content-free part: where each
-patch attends on average, i.e. position. This scores the seed CAMs of trained runs three ways (four with
+patch attends on average, i.e. position. This scores the seed CAMs of trained runs three ways (five with
 `--borrow-backbone-affinity`) on the same images, as
 `cti-nb evaluate` does (best threshold of 0.05:0.95:0.01):
 
@@ -10,7 +10,8 @@ patch attends on average, i.e. position. This scores the seed CAMs of trained ru
 - refined by each image's own affinity (the official recipe);
 - refined by the mean affinity of these images (position alone);
 - with `--borrow-backbone-affinity`, refined by the affinity of the run's backbone as fine-tuning started (its
-  `init` mapped by `backbone_net`) on each image: the grouping the backbone brought, before the fine-tune changed it.
+  `init` mapped by `backbone_net`) on each image, summed over all blocks (as the official seed CAM sums its own) and
+  over blocks 4-11: the grouping the backbone brought, before the fine-tune changed it.
 
 If the official refinement scores no better than the mean affinity, what it adds is a positional blur, not grouping by
 content. It also reads each run's affinity label agreement (`cti_nb.regime.affinity_label_agreement`, chance 1) and
@@ -55,20 +56,20 @@ class FixedAffinity(torch.nn.Module):
 
 
 class BorrowedAffinity(torch.nn.Module):
-    """A trained network whose `cam` refines each image by another network's official affinity on that image: here
-    its backbone as fine-tuning started (`backbone_net`), i.e. the grouping the backbone brought, before the
-    fine-tune changed it."""
-    def __init__(self, net, donor):
+    """A trained network whose `cam` refines each image by another network's patch affinity on that image: here its
+    backbone as fine-tuning started (`backbone_net`), i.e. the grouping the backbone brought before the fine-tune
+    changed it. `layers`: the affinity of all blocks (None, as the official seed CAM refines) or of the last k."""
+    def __init__(self, net, donor, layers: int | None = None):
         super().__init__()
-        self.net, self.donor = net, donor.eval()
+        self.net, self.donor, self.layers = net, donor.eval(), layers
 
     def cam(self, x, n_layers=None, affinity_layers=None):
         fused = self.net.cam(x, n_layers=n_layers, affinity_layers=0)
-        st = self.donor.forward_prefix(x, self.donor.depth - 1)
-        aff = self.donor.forward_suffix(st, None, self.donor.cam_layers or self.donor.depth, infuse_after=None).patch_affinity
-        B, P, h, w = fused.shape
+        A, P = self.donor.forward_prefix(x, self.donor.depth - 1).attentions, self.donor.num_tokens
+        aff = sum(a[:, P:, P:] for a in (A if self.layers is None else A[-self.layers:]))
+        B, C, h, w = fused.shape
         # $\mathrm{cam}_{c,i} = \sum_j A^{\text{backbone}}_{ij}\, \mathrm{fused}_{c,j}$, per image
-        return torch.einsum('bij,bpj->bpi', aff, fused.flatten(2)).reshape(B, P, h, w)
+        return torch.einsum('bij,bpj->bpi', aff, fused.flatten(2)).reshape(B, C, h, w)
 
 
 @torch.no_grad()
@@ -116,7 +117,8 @@ def score(net, ds, n: int, thresholds: str) -> dict:
 
 
 def run_row(run, ds, n: int, thresholds: str, samples: dict, borrow: bool = False) -> dict:
-    "A trained run's seed mIoU under the three refinements, its affinity's agreement and position, and its recipe."
+    """A trained run's seed mIoU under the three refinements (five with `borrow`: its backbone's affinity over all
+    blocks and over the blocks after the infusion point), its affinity's agreement and position, and its recipe."""
     from cti_nb.data import InferenceDataset
     from cti_nb.regime import affinity_label_agreement, backbone_net, patch_labels, positional_agreement
     from cti_nb.runs import load_run
@@ -128,14 +130,21 @@ def run_row(run, ds, n: int, thresholds: str, samples: dict, borrow: bool = Fals
         assert torch.allclose(same.reshape(net.cam(x).shape), net.cam(x), atol=1e-5), run
     gt = patch_labels(np.stack([ds.mask(i) for i in range(n)]), net.patch_size)
     cfg = json.loads((Path(run) / 'config.json').read_text())
+    borrowed = {}
+    if borrow and cfg.get('init'):
+        with torch.no_grad():   # a network's own affinity, borrowed, gives its official CAM back
+            assert torch.allclose(BorrowedAffinity(net, net).cam(x), net.cam(x), atol=1e-5), run
+        donor = backbone_net(cfg['init'], net.model_kwargs['num_classes'], cfg.get('preset', 'synth-voc'))[0]
+        after = net.depth - 1 - cfg['infuse_after']   # blocks 4-11 of 12: the range the training BG loss refines with
+        borrowed = {"backbone affinity, all blocks (before fine-tuning)": score(BorrowedAffinity(net, donor), ds, n, thresholds),
+                    f"backbone affinity, blocks {cfg['infuse_after'] + 1}-{net.depth - 1} (before fine-tuning)":
+                        score(BorrowedAffinity(net, donor, after), ds, n, thresholds)}
     return {'run': str(run), **{k: cfg.get(k) for k in ('variant', 'seed', 'init', 'local_blocks', 'lr', 'epochs')},
             'trained_at_commit': cfg.get('env', {}).get('git_commit'),
             'seed_mIoU': {'unrefined': score(FixedAffinity(net, None), ds, n, thresholds),
                           'official (own affinity)': score(net, ds, n, thresholds),
                           'mean affinity (position)': score(FixedAffinity(net, mean_aff), ds, n, thresholds),
-                          **({'backbone affinity (before fine-tuning)': score(BorrowedAffinity(
-                              net, backbone_net(cfg['init'], net.model_kwargs['num_classes'], cfg.get('preset', 'synth-voc'))[0]),
-                              ds, n, thresholds)} if borrow and cfg.get('init') else {})},
+                          **borrowed},
             'affinity_label_agreement': {'own': affinity_label_agreement(own_aff, gt),
                                          'position': positional_agreement(own_aff, gt)},
             'val_affinity_parts': affinity_parts(net, samples)}

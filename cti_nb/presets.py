@@ -33,7 +33,7 @@ class TrainConfig(Config):
         tokenizer: CTI's tokenizer (True) or independent class tokens (False); None = the variant's: the tokenizer
             for every variant but the baseline.
         init: fine-tune start: a DeiT ImageNet checkpoint, a pretraining run or a shipped backbone ('synth-in',
-            'synth-in-local'; '' = from scratch).
+            'synth-in-local', 'synth-in-group'; '' = from scratch).
         scale, scale2: crop scale ranges of the two views.
         randaug: the RandAugment string ('' = off).
         num_workers: data-loader worker processes.
@@ -150,7 +150,7 @@ class TrainConfig(Config):
     def frozen_blocks(self) -> list[int]:
         "The blocks named by `freeze_qkv` ('a-b'); [] when off or malformed."
         a, _, b = str(self.freeze_qkv).partition('-')
-        if not (a.isdigit() and b.isdigit() and int(a) <= int(b) < self.depth): return []
+        if not (a.isdecimal() and b.isdecimal() and int(a) <= int(b) < self.depth): return []
         return list(range(int(a), int(b) + 1))
 
     def check(self) -> 'TrainConfig':
@@ -169,7 +169,7 @@ class TrainConfig(Config):
             bad('local_blocks', f'expected 0..{self.depth} (or None: the init backbone\'s)')
         if not 0 <= self.infuse_after < self.depth - 1: bad('infuse_after', f'expected 0..{self.depth - 2}')
         if self.freeze_qkv and not (isinstance(self.freeze_qkv, str) and self.frozen_blocks()):
-            bad('freeze_qkv', f"expected blocks 'a-b' with 0 <= a <= b < {self.depth}, e.g. '4-{self.depth - 1}'")
+            bad('freeze_qkv', f"expected blocks 'a-b' with 0 <= a <= b < {self.depth}, e.g. '0-{self.depth - 1}'")
         if not 1 <= self.n_layers <= self.depth: bad('n_layers', f'expected 1..{self.depth}')
         if not 0 <= self.drop_path < 1: bad('drop_path', 'expected 0 <= drop_path < 1')
         if self.lr is not None and not self.lr > 0: bad('lr', 'expected > 0 (or None for the official formula)')

@@ -55,8 +55,8 @@ class PretrainConfig(Config):
             fresh; fine-tunes of the exported backbone need the same `local_blocks`.
         local_gate: the prior's gate lambda at init (sigmoid(lambda) weighs the positional map; ConViT's 1 gives 0.73).
         attn_group: weight of `attention_grouping_loss` (AFA-style, Ru et al. 2022): the attention summed over blocks
-            depth//3 .. depth-1 (4-11 of 12, the official refinement blocks) should carry each patch to far patches
-            of its own label (0, the default: off). Needs what `token_label` needs; adds no weights.
+            depth//3 .. depth-1 (4-11 of 12, the blocks of CTI's BG-loss refinement) should carry each patch to far
+            patches of its own label (0, the default: off). Needs what `token_label` needs; adds no weights.
         seed, num_workers, device, amp, progress, ckpt_every_steps, stop_after_steps: as in `TrainConfig`.
     """
     data_root: str = ''
@@ -417,7 +417,7 @@ def pretrain_cli(argv: list[str] | None = None) -> int:
     p.add_argument('--extra-val', nargs='*', default=[], metavar='NAME=ROOT',
                    help='with --export: also the top-1 on these synth-in val sets (e.g. seed1=DIR)')
     p.add_argument('--name', default='synth-in', help="with --export: the shipped name its manifest records "
-                   "(default synth-in; synth-in-local for the backbone with ConViT's locality prior)")
+                   "(default synth-in; synth-in-local for the backbone with ConViT's locality prior, synth-in-group for the one trained with attn_group)")
     a = p.parse_args(argv)
     if a.eval_only:
         if not a.init: raise CTIError('--eval-only needs --init NAME_OR_FILE')

@@ -137,8 +137,8 @@ def classifier_report(run, data_root, split: str = 'val', tail: float = 0.1) -> 
     mAP = class_token_mAP(load_run(run), load_dataset(data_root, split))
     steps = [r for r in read_log(run)[0] if 'loss_cls' in r]
     cfg = json.loads((Path(run) / 'config.json').read_text())
-    n_terms = 2 * TrainConfig.from_dict({k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}
-                                        ).step_settings().views      # class + patch logits per view
+    s = TrainConfig.from_dict({k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}).step_settings()
+    n_terms = s.views * (2 if s.cls_logits == 'both' else 1)        # class + patch logits per view, or one of them
     final = float(np.mean([r['loss_cls'] for r in steps[-max(1, int(len(steps) * tail)):]])) / n_terms
     train = load_dataset(data_root, cfg.get('train_split', 'train'))
     prior = label_prior_loss(np.stack([train.labels(i) for i in range(len(train))]))

@@ -46,3 +46,15 @@ def test_cls_logits_changes_what_trains(data, tmp_path):
     start = _initial(tmp_path / 'class')
     assert heads and any(not torch.equal(cls[k], both[k]) for k in heads)
     assert any(torch.equal(cls[k], start[k]) and not torch.equal(both[k], start[k]) for k in heads)
+
+
+def test_classifier_report_divides_by_the_logits_the_loss_read(data, tmp_path):
+    "The final classification loss is per logit tensor: 2 per view with both heads, 1 with `cls_logits` set."
+    from cti_nb.runs import read_log
+    from cti_nb.study import classifier_report
+    for extra, per_view in (((), 2), (('cls_logits=class',), 1)):
+        out = tmp_path / f'r{per_view}'
+        _train(data, out, *extra)
+        last = [r for r in read_log(out)[0] if 'loss_cls' in r][-1]['loss_cls']
+        views = json.loads((out / 'config.json').read_text())['views']
+        assert abs(classifier_report(out, data)['final_cls_loss'] - round(last / (views * per_view), 4)) < 1e-4
